@@ -1,0 +1,1 @@
+"""Sales-tracking warehouse: landing contract, demo data, loaders and the Dagster code location."""

@@ -1,0 +1,220 @@
+"""The landing contract: one declaration of every raw object, read by the generator, the loaders,
+the landing checks and the docs.
+
+A field's ``name`` is its Salesforce API name; the raw column is :func:`snake_case` of it. Headers in
+landing files are matched after :func:`header_key` (lower case, underscores dropped), so both
+``AccountId`` and ``account_id`` land in ``account_id``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+FieldType = Literal["id", "string", "timestamp", "date", "boolean", "integer", "number", "amount", "rate"]
+
+#: DuckDB type of each contract field type in the raw schema.
+DUCKDB_TYPES: dict[str, str] = {
+    "id": "VARCHAR",
+    "string": "VARCHAR",
+    "timestamp": "TIMESTAMP",  # always UTC, stored naive
+    "date": "DATE",
+    "boolean": "BOOLEAN",
+    "integer": "BIGINT",
+    "number": "DOUBLE",
+    "amount": "DECIMAL(18,2)",
+    "rate": "DOUBLE",
+}
+
+#: Lineage columns the loader adds to every raw table.
+LINEAGE_COLUMNS: dict[str, str] = {
+    "_extract_date": "DATE",
+    "_source_file": "VARCHAR",
+    "_source_line": "BIGINT",
+    "_loaded_at": "TIMESTAMP",
+}
+
+RAW_SCHEMA = "raw"
+REJECTS_TABLE = "_rejects"
+LOAD_AUDIT_TABLE = "_load_audit"
+CORPORATE_CURRENCY = "USD"
+
+
+def snake_case(api_name: str) -> str:
+    """``AccountId`` -> ``account_id``, ``Territory2Id`` -> ``territory2_id``, ``Segment__c`` -> ``segment__c``."""
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", api_name)
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
+    return s.lower()
+
+
+def header_key(header: str) -> str:
+    """Key on which landing headers are matched to contract fields (case and underscores ignored)."""
+    return re.sub(r"[^0-9a-z]", "", header.strip().lstrip("\ufeff").lower())
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType = "string"
+    required: bool = False
+
+    @property
+    def column(self) -> str:
+        return snake_case(self.name)
+
+    @property
+    def duckdb_type(self) -> str:
+        return DUCKDB_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class LandingObject:
+    name: str
+    fields: tuple[Field, ...]
+    #: Object is needed for the core KPIs; the others are optional (their KPIs are empty without them).
+    core: bool = False
+    #: Key of a record; ``Id`` for all but the currency tables.
+    key: tuple[str, ...] = ("Id",)
+    #: Field whose latest value wins per key (None: the latest extract wins).
+    version_field: str | None = "SystemModstamp"
+    #: Non-negative amount fields (checked on landing).
+    non_negative: tuple[str, ...] = ()
+    description: str = ""
+    #: Raw table name when snake_case(name) is an SQL reserved word (``user`` in PostgreSQL and DuckDB).
+    table_name: str | None = None
+
+    @property
+    def table(self) -> str:
+        """Raw table name in schema ``raw``."""
+        return self.table_name or snake_case(self.name)
+
+    @property
+    def required_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.required)
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name or f.column == name:
+                return f
+        raise KeyError(f"{self.name} has no field {name!r}")
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Contract columns (snake_case) -> DuckDB type, in contract order."""
+        return {f.column: f.duckdb_type for f in self.fields}
+
+
+def _f(spec: str) -> tuple[Field, ...]:
+    """Parse ``"*Id:id *Name OwnerId:id Amount:amount"``: ``*`` marks required, ``:type`` the type."""
+    out = []
+    for token in spec.split():
+        required = token.startswith("*")
+        token = token.lstrip("*")
+        name, _, typ = token.partition(":")
+        out.append(Field(name, typ or "string", required))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+OBJECTS: tuple[LandingObject, ...] = (
+    LandingObject(
+        "User",
+        _f("*Id:id *Name Email IsActive:boolean UserRoleId:id ManagerId:id Title Department "
+           "CreatedDate:timestamp SystemModstamp:timestamp"),
+        core=True,
+        table_name="users",
+        description="Sales reps and managers.",
+    ),
+    LandingObject("UserRole", _f("*Id:id *Name ParentRoleId:id"), version_field=None,
+                  description="Role hierarchy (teams under managers)."),
+    LandingObject(
+        "Account",
+        _f("*Id:id *Name OwnerId:id Industry Type BillingCountry NumberOfEmployees:integer "
+           "AnnualRevenue:amount Segment__c CreatedDate:timestamp IsDeleted:boolean SystemModstamp:timestamp"),
+        core=True,
+        non_negative=("AnnualRevenue", "NumberOfEmployees"),
+        description="Customer and prospect companies.",
+    ),
+    LandingObject(
+        "Opportunity",
+        _f("*Id:id *StageName *CloseDate:date *CreatedDate:timestamp *OwnerId:id AccountId:id Name "
+           "Amount:amount CurrencyIsoCode Probability:number IsClosed:boolean IsWon:boolean "
+           "ForecastCategoryName LeadSource Type IsDeleted:boolean SystemModstamp:timestamp"),
+        core=True,
+        non_negative=("Amount",),
+        description="Deals; current state per extract.",
+    ),
+    LandingObject(
+        "OpportunityHistory",
+        _f("*Id:id *OpportunityId:id *StageName *CreatedDate:timestamp Amount:amount CloseDate:date "
+           "Probability:number ForecastCategory IsDeleted:boolean SystemModstamp:timestamp"),
+        non_negative=("Amount",),
+        description="One row per change of stage, amount or close date of an opportunity.",
+    ),
+    LandingObject(
+        "Lead",
+        _f("*Id:id *Status *CreatedDate:timestamp OwnerId:id LeadSource Company Industry "
+           "IsConverted:boolean ConvertedDate:date ConvertedOpportunityId:id ConvertedAccountId:id "
+           "IsDeleted:boolean SystemModstamp:timestamp"),
+        description="Marketing and sales leads.",
+    ),
+    LandingObject(
+        "LeadHistory",
+        _f("*Id:id *LeadId:id *Field *CreatedDate:timestamp OldValue NewValue"),
+        version_field="CreatedDate",
+        description="Field changes of leads; status changes have Field = Status.",
+    ),
+    LandingObject(
+        "Task",
+        _f("*Id:id *OwnerId:id *ActivityDate:date Type TaskSubtype Subject Status IsClosed:boolean "
+           "WhoId:id WhatId:id AccountId:id CallDurationInSeconds:integer CreatedDate:timestamp "
+           "IsDeleted:boolean SystemModstamp:timestamp"),
+        non_negative=("CallDurationInSeconds",),
+        description="Calls, emails and to-dos logged by reps.",
+    ),
+    LandingObject(
+        "Event",
+        _f("*Id:id *OwnerId:id *StartDateTime:timestamp Type Subject EndDateTime:timestamp "
+           "DurationInMinutes:integer ActivityDate:date WhoId:id WhatId:id AccountId:id "
+           "IsDeleted:boolean SystemModstamp:timestamp"),
+        non_negative=("DurationInMinutes",),
+        description="Calendar events: meetings, demos, travel, training.",
+    ),
+    LandingObject(
+        "ForecastingQuota",
+        _f("*Id:id *QuotaOwnerId:id *StartDate:date *QuotaAmount:amount CurrencyIsoCode"),
+        version_field=None,
+        non_negative=("QuotaAmount",),
+        description="One quota per owner per forecast period (quarter by default).",
+    ),
+    LandingObject("Territory2", _f("*Id:id *Name ParentTerritory2Id:id"), version_field=None,
+                  description="Sales territories."),
+    LandingObject("UserTerritory2Association", _f("*Id:id *UserId:id *Territory2Id:id"),
+                  version_field=None, description="Reps assigned to territories."),
+    LandingObject("ObjectTerritory2Association", _f("*Id:id *ObjectId:id *Territory2Id:id"),
+                  version_field=None, description="Accounts assigned to territories."),
+    LandingObject(
+        "CurrencyType",
+        _f("*IsoCode *ConversionRate:rate IsCorporate:boolean"),
+        key=("IsoCode",),
+        version_field=None,
+        description="Current conversion rate per currency (units per 1 corporate-currency unit).",
+    ),
+    LandingObject(
+        "DatedConversionRate",
+        _f("*IsoCode *ConversionRate:rate *StartDate:date NextStartDate:date"),
+        key=("IsoCode", "StartDate"),
+        version_field=None,
+        description="Conversion rates in force from StartDate until NextStartDate.",
+    ),
+)
+
+OBJECTS_BY_NAME: dict[str, LandingObject] = {o.name: o for o in OBJECTS}
+CORE_OBJECTS = tuple(o.name for o in OBJECTS if o.core)
+
+
+def get_object(name: str) -> LandingObject:
+    try:
+        return OBJECTS_BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown landing object {name!r}; known: {', '.join(OBJECTS_BY_NAME)}") from None

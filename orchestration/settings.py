@@ -1,0 +1,61 @@
+"""Configuration from environment variables, with documented defaults (README: Configuration).
+
+Paths are resolved against the current directory, so running from the repository root needs no setup.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def parse_date_formats(spec: str) -> dict[str, str]:
+    """``"Opportunity=%m/%d/%y;Lead=%d.%m.%Y"`` -> ``{"Opportunity": "%m/%d/%y", "Lead": "%d.%m.%Y"}``."""
+    formats: dict[str, str] = {}
+    for part in spec.split(";"):
+        if not part.strip():
+            continue
+        obj, sep, fmt = part.partition("=")
+        if not sep or not obj.strip() or not fmt.strip():
+            raise ValueError(f"SALES_WH_DATE_FORMATS: expected Object=format, got {part!r}")
+        formats[obj.strip()] = fmt.strip()
+    return formats
+
+
+@dataclass(frozen=True)
+class Settings:
+    landing_dir: Path
+    warehouse_path: Path
+    published_path: Path
+    dbt_target: str
+    memory_limit: str
+    threads: int
+    date_formats: dict[str, str]
+    partition_start: date
+    schedule_cron: str
+    schedule_timezone: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = Path(_env("SALES_WH_DATA_DIR", "data"))
+        return cls(
+            landing_dir=Path(_env("SALES_WH_LANDING_DIR", str(data_dir / "landing"))).absolute(),
+            warehouse_path=Path(_env("SALES_WH_WAREHOUSE", str(data_dir / "warehouse.duckdb"))).absolute(),
+            published_path=Path(_env("SALES_WH_PUBLISHED", str(data_dir / "published.duckdb"))).absolute(),
+            dbt_target=_env("SALES_WH_DBT_TARGET", "duckdb"),
+            memory_limit=_env("SALES_WH_MEMORY_LIMIT", "4GB"),
+            threads=int(_env("SALES_WH_THREADS", "2")),
+            date_formats=parse_date_formats(_env("SALES_WH_DATE_FORMATS", "")),
+            partition_start=date.fromisoformat(_env("SALES_WH_PARTITION_START", "2025-01-01")),
+            schedule_cron=_env("SALES_WH_SCHEDULE_CRON", "0 6 * * *"),
+            schedule_timezone=_env("SALES_WH_SCHEDULE_TIMEZONE", "UTC"),
+        )

@@ -35,6 +35,26 @@ LINEAGE_COLUMNS: dict[str, str] = {
     "_loaded_at": "TIMESTAMP",
 }
 
+#: Salesforce key prefixes (first three characters of an Id). The generator uses them, and the
+#: models tell what a polymorphic ``WhatId`` points at (``006`` is an Opportunity, ``001`` an Account).
+ID_PREFIXES: dict[str, str] = {
+    "User": "005",
+    "UserRole": "00E",
+    "Account": "001",
+    "Contact": "003",
+    "Opportunity": "006",
+    "OpportunityHistory": "008",
+    "Lead": "00Q",
+    "LeadHistory": "017",
+    "Task": "00T",
+    "Event": "00U",
+    "ForecastingQuota": "0J9",
+    "Territory2": "0MI",
+    "UserTerritory2Association": "0R0",
+    "ObjectTerritory2Association": "0R1",
+    "DatedConversionRate": "04w",
+}
+
 RAW_SCHEMA = "raw"
 REJECTS_TABLE = "_rejects"
 LOAD_AUDIT_TABLE = "_load_audit"

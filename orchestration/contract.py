@@ -62,7 +62,7 @@ CORPORATE_CURRENCY = "USD"
 
 
 def snake_case(api_name: str) -> str:
-    """``AccountId`` -> ``account_id``, ``Territory2Id`` -> ``territory2_id``, ``Segment__c`` -> ``segment__c``."""
+    """API name to column: ``AccountId`` -> ``account_id``, ``Territory2Id`` -> ``territory2_id``."""
     s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", api_name)
     s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
     return s.lower()
@@ -139,43 +139,57 @@ def _f(spec: str) -> tuple[Field, ...]:
 OBJECTS: tuple[LandingObject, ...] = (
     LandingObject(
         "User",
-        _f("*Id:id *Name Email IsActive:boolean UserRoleId:id ManagerId:id Title Department "
-           "CreatedDate:timestamp SystemModstamp:timestamp"),
+        _f(
+            "*Id:id *Name Email IsActive:boolean UserRoleId:id ManagerId:id Title Department "
+            "CreatedDate:timestamp SystemModstamp:timestamp"
+        ),
         core=True,
         table_name="users",
         description="Sales reps and managers.",
     ),
-    LandingObject("UserRole", _f("*Id:id *Name ParentRoleId:id"), version_field=None,
-                  description="Role hierarchy (teams under managers)."),
+    LandingObject(
+        "UserRole",
+        _f("*Id:id *Name ParentRoleId:id"),
+        version_field=None,
+        description="Role hierarchy (teams under managers).",
+    ),
     LandingObject(
         "Account",
-        _f("*Id:id *Name OwnerId:id Industry Type BillingCountry NumberOfEmployees:integer "
-           "AnnualRevenue:amount Segment__c CreatedDate:timestamp IsDeleted:boolean SystemModstamp:timestamp"),
+        _f(
+            "*Id:id *Name OwnerId:id Industry Type BillingCountry NumberOfEmployees:integer "
+            "AnnualRevenue:amount Segment__c CreatedDate:timestamp IsDeleted:boolean SystemModstamp:timestamp"
+        ),
         core=True,
         non_negative=("AnnualRevenue", "NumberOfEmployees"),
         description="Customer and prospect companies.",
     ),
     LandingObject(
         "Opportunity",
-        _f("*Id:id *StageName *CloseDate:date *CreatedDate:timestamp *OwnerId:id AccountId:id Name "
-           "Amount:amount CurrencyIsoCode Probability:number IsClosed:boolean IsWon:boolean "
-           "ForecastCategoryName LeadSource Type IsDeleted:boolean SystemModstamp:timestamp"),
+        _f(
+            "*Id:id *StageName *CloseDate:date *CreatedDate:timestamp *OwnerId:id AccountId:id Name "
+            "Amount:amount CurrencyIsoCode Probability:number IsClosed:boolean IsWon:boolean "
+            "ForecastCategoryName LeadSource Type IsDeleted:boolean SystemModstamp:timestamp"
+        ),
         core=True,
         non_negative=("Amount",),
         description="Deals; current state per extract.",
     ),
     LandingObject(
         "OpportunityHistory",
-        _f("*Id:id *OpportunityId:id *StageName *CreatedDate:timestamp Amount:amount CloseDate:date "
-           "Probability:number ForecastCategory IsDeleted:boolean SystemModstamp:timestamp"),
+        _f(
+            "*Id:id *OpportunityId:id *StageName *CreatedDate:timestamp Amount:amount CloseDate:date "
+            "Probability:number ForecastCategory IsDeleted:boolean SystemModstamp:timestamp"
+        ),
         non_negative=("Amount",),
         description="One row per change of stage, amount or close date of an opportunity.",
     ),
     LandingObject(
         "Lead",
-        _f("*Id:id *Status *CreatedDate:timestamp OwnerId:id LeadSource Company Industry "
-           "IsConverted:boolean ConvertedDate:date ConvertedOpportunityId:id ConvertedAccountId:id "
-           "IsDeleted:boolean SystemModstamp:timestamp"),
+        _f(
+            "*Id:id *Status *CreatedDate:timestamp OwnerId:id LeadSource Company Industry "
+            "IsConverted:boolean ConvertedDate:date ConvertedOpportunityId:id ConvertedAccountId:id "
+            "IsDeleted:boolean SystemModstamp:timestamp"
+        ),
         description="Marketing and sales leads.",
     ),
     LandingObject(
@@ -186,17 +200,21 @@ OBJECTS: tuple[LandingObject, ...] = (
     ),
     LandingObject(
         "Task",
-        _f("*Id:id *OwnerId:id *ActivityDate:date Type TaskSubtype Subject Status IsClosed:boolean "
-           "WhoId:id WhatId:id AccountId:id CallDurationInSeconds:integer CreatedDate:timestamp "
-           "IsDeleted:boolean SystemModstamp:timestamp"),
+        _f(
+            "*Id:id *OwnerId:id *ActivityDate:date Type TaskSubtype Subject Status IsClosed:boolean "
+            "WhoId:id WhatId:id AccountId:id CallDurationInSeconds:integer CreatedDate:timestamp "
+            "IsDeleted:boolean SystemModstamp:timestamp"
+        ),
         non_negative=("CallDurationInSeconds",),
         description="Calls, emails and to-dos logged by reps.",
     ),
     LandingObject(
         "Event",
-        _f("*Id:id *OwnerId:id *StartDateTime:timestamp Type Subject EndDateTime:timestamp "
-           "DurationInMinutes:integer ActivityDate:date WhoId:id WhatId:id AccountId:id "
-           "IsDeleted:boolean SystemModstamp:timestamp"),
+        _f(
+            "*Id:id *OwnerId:id *StartDateTime:timestamp Type Subject EndDateTime:timestamp "
+            "DurationInMinutes:integer ActivityDate:date WhoId:id WhatId:id AccountId:id "
+            "IsDeleted:boolean SystemModstamp:timestamp"
+        ),
         non_negative=("DurationInMinutes",),
         description="Calendar events: meetings, demos, travel, training.",
     ),
@@ -207,12 +225,24 @@ OBJECTS: tuple[LandingObject, ...] = (
         non_negative=("QuotaAmount",),
         description="One quota per owner per forecast period (quarter by default).",
     ),
-    LandingObject("Territory2", _f("*Id:id *Name ParentTerritory2Id:id"), version_field=None,
-                  description="Sales territories."),
-    LandingObject("UserTerritory2Association", _f("*Id:id *UserId:id *Territory2Id:id"),
-                  version_field=None, description="Reps assigned to territories."),
-    LandingObject("ObjectTerritory2Association", _f("*Id:id *ObjectId:id *Territory2Id:id"),
-                  version_field=None, description="Accounts assigned to territories."),
+    LandingObject(
+        "Territory2",
+        _f("*Id:id *Name ParentTerritory2Id:id"),
+        version_field=None,
+        description="Sales territories.",
+    ),
+    LandingObject(
+        "UserTerritory2Association",
+        _f("*Id:id *UserId:id *Territory2Id:id"),
+        version_field=None,
+        description="Reps assigned to territories.",
+    ),
+    LandingObject(
+        "ObjectTerritory2Association",
+        _f("*Id:id *ObjectId:id *Territory2Id:id"),
+        version_field=None,
+        description="Accounts assigned to territories.",
+    ),
     LandingObject(
         "CurrencyType",
         _f("*IsoCode *ConversionRate:rate IsCorporate:boolean"),

@@ -111,6 +111,9 @@ def _copy_raw_to_postgres(con: duckdb.DuckDBPyConnection, pg) -> None:
             buf.seek(0)
             cur.copy_expert(f'copy {RAW_SCHEMA}."{table}" from stdin with (format csv)', buf)
     pg.commit()
+    with pg.cursor() as cur:  # fresh tables have no statistics: without them some joins take minutes
+        cur.execute("analyze")
+    pg.commit()
 
 
 def test_models_build_on_postgres_with_same_kpis(tmp_path: Path, pg_database) -> None:

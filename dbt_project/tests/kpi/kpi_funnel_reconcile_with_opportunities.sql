@@ -1,0 +1,37 @@
+-- Every opportunity is counted once in the first stage of its creation cohort in kpi_pipeline_funnel,
+-- and the lost / open counts over all stages equal the lost / open opportunities of fct_opportunities.
+
+with
+
+facts as (
+    select
+        count(*) as opportunity_count,
+        sum(case when is_closed and not is_won then 1 else 0 end) as lost_count,
+        sum(case when is_closed then 0 else 1 end) as open_count
+    from {{ ref('fct_opportunities') }}
+),
+
+mart as (
+    select
+        coalesce(sum(case when stage_order = first_stage_order then reached_count end), 0) as opportunity_count,
+        coalesce(sum(lost_count), 0) as lost_count,
+        coalesce(sum(open_count), 0) as open_count
+    from {{ ref('kpi_pipeline_funnel') }}
+    cross join (
+        select min(stage_order) as first_stage_order
+        from {{ ref('kpi_pipeline_funnel') }}
+    ) as first_stage
+)
+
+select
+    facts.opportunity_count as fact_opportunity_count,
+    mart.opportunity_count as mart_opportunity_count,
+    facts.lost_count as fact_lost_count,
+    mart.lost_count as mart_lost_count,
+    facts.open_count as fact_open_count,
+    mart.open_count as mart_open_count
+from facts
+cross join mart
+where facts.opportunity_count <> mart.opportunity_count
+    or facts.lost_count <> mart.lost_count
+    or facts.open_count <> mart.open_count

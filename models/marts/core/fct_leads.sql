@@ -1,0 +1,67 @@
+with leads as (
+
+    select * from {{ ref('stg_salesforce__leads') }}
+
+),
+
+lifecycle_steps as (
+
+    select * from {{ ref('int_lead_status_changes_mapped') }}
+
+),
+
+lead_statuses as (
+
+    select * from {{ ref('lead_statuses') }}
+
+),
+
+{#- lifecycle orders from the seed: lead 1, mql 2, sql 3, converted 4; disqualified 0 never counts. -#}
+milestones as (
+
+    -- "reached MQL" = first time at MQL or any later stage, so a lead that skipped MQL still has mql_at
+    select
+        lead_id,
+        min(case when lifecycle_order >= 2 then changed_at end) as mql_at,
+        min(case when lifecycle_order >= 3 then changed_at end) as sql_at,
+        min(case when lifecycle_order >= 4 then changed_at end) as converted_at,
+        max(case when lifecycle_stage = 'mql' then 1 else 0 end) as was_at_mql,
+        max(case when step_source = 'history' then 1 else 0 end) as has_status_history
+    from lifecycle_steps
+    group by lead_id
+
+),
+
+final as (
+
+    select
+        leads.lead_id,
+        leads.rep_id,
+        leads.lead_source,
+        leads.company,
+        leads.industry,
+        leads.status,
+        lead_statuses.lifecycle_stage,
+        leads.created_at,
+        cast(leads.created_at as date) as created_date,
+        {{ trunc_to_date('month', 'leads.created_at') }} as cohort_month,
+        -- a converted lead without a Status history row still converted on ConvertedDate
+        coalesce(milestones.mql_at, case when leads.is_converted then cast(leads.converted_date as {{ dbt.type_timestamp() }}) end) as mql_at,
+        coalesce(milestones.sql_at, case when leads.is_converted then cast(leads.converted_date as {{ dbt.type_timestamp() }}) end) as sql_at,
+        coalesce(milestones.converted_at, case when leads.is_converted then cast(leads.converted_date as {{ dbt.type_timestamp() }}) end) as converted_at,
+        (milestones.mql_at is not null or leads.is_converted) and coalesce(milestones.was_at_mql, 0) = 0 as is_mql_skipped,
+        leads.is_converted or coalesce(lead_statuses.lifecycle_stage = 'converted', false) as is_converted,
+        coalesce(lead_statuses.lifecycle_stage = 'disqualified', false) as is_disqualified,
+        coalesce(milestones.has_status_history, 0) = 1 as has_status_history,
+        leads.converted_date,
+        leads.converted_opportunity_id,
+        leads.converted_account_id
+    from leads
+    left join milestones
+        on leads.lead_id = milestones.lead_id
+    left join lead_statuses
+        on leads.status = lead_statuses.status
+
+)
+
+select * from final

@@ -1,0 +1,86 @@
+with entries as (
+
+    select * from {{ ref('int_opportunity_history_stage_entries') }}
+
+),
+
+opportunities as (
+
+    select * from {{ ref('stg_salesforce__opportunities') }}
+
+),
+
+stages as (
+
+    select * from {{ ref('opportunity_stages') }}
+
+),
+
+ordered as (
+
+    -- only live opportunities: history of a deleted deal leaves with it
+    select
+        entries.transition_id,
+        entries.opportunity_id,
+        entries.entry_sequence,
+        entries.from_stage_name,
+        from_stages.stage_order as from_stage_order,
+        entries.to_stage_name,
+        to_stages.stage_order as to_stage_order,
+        coalesce(to_stages.is_closed and not to_stages.is_won, false) as is_to_lost_stage,
+        entries.entered_at,
+        entries.exited_at
+    from entries
+    inner join opportunities
+        on entries.opportunity_id = opportunities.opportunity_id
+    left join stages as from_stages
+        on entries.from_stage_name = from_stages.stage_name
+    left join stages as to_stages
+        on entries.to_stage_name = to_stages.stage_name
+
+),
+
+skipped_open_stages as (
+
+    -- open stages strictly between from and to of a forward move (a move into a lost stage skips nothing:
+    -- a deal can be lost from any stage)
+    select
+        ordered.transition_id,
+        count(stages.stage_name) as stages_skipped
+    from ordered
+    inner join stages
+        on not stages.is_closed
+        and stages.stage_order > ordered.from_stage_order
+        and stages.stage_order < ordered.to_stage_order
+    where not ordered.is_to_lost_stage
+    group by ordered.transition_id
+
+),
+
+final as (
+
+    select
+        ordered.transition_id,
+        ordered.opportunity_id,
+        ordered.entry_sequence,
+        ordered.from_stage_name,
+        ordered.from_stage_order,
+        ordered.to_stage_name,
+        ordered.to_stage_order,
+        ordered.entered_at,
+        ordered.exited_at,
+        case
+            when ordered.exited_at is not null
+                then cast({{ days_between('ordered.entered_at', 'ordered.exited_at') }} as {{ type_double() }})
+        end as days_in_stage,
+        coalesce(ordered.to_stage_order < ordered.from_stage_order, false) as is_regression,
+        coalesce(skipped_open_stages.stages_skipped, 0) > 0 as is_skip,
+        coalesce(skipped_open_stages.stages_skipped, 0) as stages_skipped,
+        ordered.exited_at is null as is_current
+    from ordered
+    left join skipped_open_stages
+        on ordered.transition_id = skipped_open_stages.transition_id
+
+)
+
+select * from final

@@ -1,0 +1,62 @@
+-- Bookings: won opportunities' amounts in the corporate currency, dated by close date.
+-- Grain: close_month x rep x territory x segment x opportunity type x lead source (the finest grain the
+-- DESIGN asks for); quarters and fiscal periods are attributes, so sum(bookings_amount_corporate) over any
+-- filter never double counts.
+
+with
+
+opportunities as (
+    select * from {{ ref('fct_opportunities') }}
+),
+
+dates as (
+    select * from {{ ref('dim_dates') }}
+),
+
+won_opportunities as (
+    select
+        opportunities.close_month,
+        opportunities.close_quarter,
+        dates.fiscal_year,
+        dates.fiscal_quarter_start,
+        opportunities.rep_id,
+        opportunities.territory_id,
+        opportunities.segment,
+        opportunities.opportunity_type,
+        opportunities.lead_source,
+        opportunities.amount_corporate
+    from opportunities
+    left join dates
+        on opportunities.close_date = dates.date_day
+    where opportunities.is_won
+),
+
+final as (
+    select
+        close_month,
+        close_quarter,
+        fiscal_year,
+        fiscal_quarter_start,
+        rep_id,
+        territory_id,
+        segment,
+        opportunity_type,
+        lead_source,
+        count(*) as won_deal_count,
+        -- a won deal without an amount counts as a deal but adds nothing to bookings
+        count(amount_corporate) as won_deal_with_amount_count,
+        {{ kpi_amount('coalesce(sum(amount_corporate), 0)') }} as bookings_amount_corporate
+    from won_opportunities
+    group by
+        close_month,
+        close_quarter,
+        fiscal_year,
+        fiscal_quarter_start,
+        rep_id,
+        territory_id,
+        segment,
+        opportunity_type,
+        lead_source
+)
+
+select * from final

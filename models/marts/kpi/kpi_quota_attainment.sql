@@ -1,0 +1,123 @@
+-- Quota attainment and "% of reps at quota".
+-- Grain: rep x quota period. A period comes from fct_quotas; a rep with bookings but no quota row for the
+-- period still gets a row (period = the quota_period var bucket of the close date) with a NULL quota, so
+-- bookings here reconcile with kpi_bookings and the rep is visible as "no quota" rather than dropped.
+-- % of reps at quota re-aggregates as sum(is_at_quota_count) / sum(has_quota_count).
+
+with
+
+opportunities as (
+    select * from {{ ref('fct_opportunities') }}
+),
+
+quotas as (
+    select * from {{ ref('fct_quotas') }}
+),
+
+reps as (
+    select * from {{ ref('dim_reps') }}
+),
+
+quota_periods as (
+    select
+        rep_id,
+        period_start,
+        max(period_end) as period_end,
+        -- two quota rows for one rep and period add up (e.g. a split quota)
+        sum(quota_amount_corporate) as quota_amount_corporate
+    from quotas
+    group by rep_id, period_start
+),
+
+won_opportunities as (
+    select
+        rep_id,
+        close_date,
+        amount_corporate,
+        cast({{ dbt.date_trunc(var('quota_period'), 'close_date') }} as date) as default_period_start
+    from opportunities
+    where is_won
+),
+
+bookings_in_quota_periods as (
+    select
+        quota_periods.rep_id,
+        quota_periods.period_start,
+        sum(won_opportunities.amount_corporate) as bookings_amount_corporate,
+        count(won_opportunities.rep_id) as won_deal_count
+    from quota_periods
+    inner join won_opportunities
+        on quota_periods.rep_id = won_opportunities.rep_id
+        and won_opportunities.close_date >= quota_periods.period_start
+        and won_opportunities.close_date < quota_periods.period_end
+    group by quota_periods.rep_id, quota_periods.period_start
+),
+
+bookings_without_quota as (
+    select
+        won_opportunities.rep_id,
+        won_opportunities.default_period_start as period_start,
+        sum(won_opportunities.amount_corporate) as bookings_amount_corporate,
+        count(*) as won_deal_count
+    from won_opportunities
+    left join quota_periods
+        on won_opportunities.rep_id = quota_periods.rep_id
+        and won_opportunities.close_date >= quota_periods.period_start
+        and won_opportunities.close_date < quota_periods.period_end
+    where quota_periods.rep_id is null
+    group by won_opportunities.rep_id, won_opportunities.default_period_start
+),
+
+rep_periods as (
+    select
+        quota_periods.rep_id,
+        quota_periods.period_start,
+        quota_periods.period_end,
+        quota_periods.quota_amount_corporate,
+        coalesce(bookings_in_quota_periods.bookings_amount_corporate, 0) as bookings_amount_corporate,
+        coalesce(bookings_in_quota_periods.won_deal_count, 0) as won_deal_count
+    from quota_periods
+    left join bookings_in_quota_periods
+        on quota_periods.rep_id = bookings_in_quota_periods.rep_id
+        and quota_periods.period_start = bookings_in_quota_periods.period_start
+
+    union all
+
+    select
+        rep_id,
+        period_start,
+        {{ kpi_period_add(var('quota_period'), 1, 'period_start') }} as period_end,
+        cast(null as {{ dbt.type_numeric() }}) as quota_amount_corporate,
+        coalesce(bookings_amount_corporate, 0) as bookings_amount_corporate,
+        won_deal_count
+    from bookings_without_quota
+),
+
+final as (
+    select
+        rep_periods.rep_id,
+        cast(rep_periods.period_start as date) as period_start,
+        cast(rep_periods.period_end as date) as period_end,
+        reps.rep_name,
+        reps.manager_id,
+        reps.manager_name,
+        reps.territory_id,
+        reps.territory_name,
+        {{ kpi_amount('rep_periods.quota_amount_corporate') }} as quota_amount_corporate,
+        {{ kpi_amount('rep_periods.bookings_amount_corporate') }} as bookings_amount_corporate,
+        rep_periods.won_deal_count,
+        {{ kpi_safe_divide('rep_periods.bookings_amount_corporate', 'rep_periods.quota_amount_corporate') }}
+            as quota_attainment,
+        {{ kpi_flag('rep_periods.quota_amount_corporate > 0') }} as has_quota_count,
+        -- attainment >= 1, written without the division
+        case
+            when rep_periods.quota_amount_corporate > 0
+                and rep_periods.bookings_amount_corporate >= rep_periods.quota_amount_corporate then 1
+            else 0
+        end as is_at_quota_count
+    from rep_periods
+    left join reps
+        on rep_periods.rep_id = reps.rep_id
+)
+
+select * from final

@@ -1,0 +1,113 @@
+-- Sales velocity: expected corporate-currency revenue per day from the current open pipeline.
+--   velocity = open opportunities x win rate x average deal size / average sales cycle (days)
+-- Win rate, average deal size and cycle come from deals closed in the trailing 4 quarters: close date in
+-- (as_of_date - 12 months, as_of_date]. Open opportunities are those open now (the fact's current state).
+-- Win rate by count; deal size and cycle over WON deals (the cycle of a deal that was won).
+-- Grain: rep x segment. Velocity is not additive: for a rep or a segment, re-compute it from the
+-- component columns (see docs/KPI_DEFINITIONS.md).
+
+with
+
+opportunities as (
+    select * from {{ ref('fct_opportunities') }}
+),
+
+activities as (
+    select * from {{ ref('fct_activities') }}
+),
+
+reps as (
+    select * from {{ ref('dim_reps') }}
+),
+
+as_of as (
+    {{ kpi_as_of_date_select('opportunities', 'activities') }}
+),
+
+window_bounds as (
+    select
+        as_of_date,
+        cast({{ dbt.dateadd('month', -12, 'as_of_date') }} as date) as window_start_exclusive
+    from as_of
+),
+
+flagged as (
+    select
+        opportunities.rep_id,
+        opportunities.segment,
+        opportunities.amount_corporate,
+        opportunities.cycle_days,
+        opportunities.is_won,
+        not opportunities.is_closed as is_open,
+        coalesce(
+            opportunities.is_closed
+            and opportunities.close_date > window_bounds.window_start_exclusive
+            and opportunities.close_date <= window_bounds.as_of_date,
+            false
+        ) as is_closed_in_window
+    from opportunities
+    cross join window_bounds
+),
+
+windowed as (
+    select
+        *,
+        is_closed_in_window and coalesce(is_won, false) as is_won_in_window
+    from flagged
+),
+
+components as (
+    select
+        rep_id,
+        segment,
+        sum({{ kpi_flag('is_open') }}) as open_opportunity_count,
+        sum({{ kpi_flag('is_closed_in_window') }}) as closed_count,
+        sum({{ kpi_flag('is_won_in_window') }}) as won_count,
+        {{ kpi_amount('coalesce(sum(case when is_won_in_window then amount_corporate end), 0)') }}
+            as won_amount_corporate,
+        count(case when is_won_in_window then amount_corporate end) as won_with_amount_count,
+        coalesce(sum(case when is_won_in_window then cycle_days end), 0) as won_cycle_days_sum,
+        count(case when is_won_in_window then cycle_days end) as won_with_cycle_count
+    from windowed
+    group by rep_id, segment
+),
+
+rates as (
+    select
+        components.*,
+        {{ kpi_safe_divide('won_count', 'closed_count') }} as win_rate,
+        {{ kpi_safe_divide('won_amount_corporate', 'won_with_amount_count') }} as avg_deal_size_corporate,
+        {{ kpi_safe_divide('won_cycle_days_sum', 'won_with_cycle_count') }} as avg_sales_cycle_days
+    from components
+    where open_opportunity_count > 0
+        or closed_count > 0
+),
+
+final as (
+    select
+        rates.rep_id,
+        rates.segment,
+        reps.rep_name,
+        reps.manager_id,
+        reps.territory_id,
+        window_bounds.as_of_date,
+        cast({{ dbt.dateadd('day', 1, 'window_bounds.window_start_exclusive') }} as date) as window_start_date,
+        rates.open_opportunity_count,
+        rates.closed_count,
+        rates.won_count,
+        rates.won_amount_corporate,
+        rates.won_with_amount_count,
+        rates.won_cycle_days_sum,
+        rates.won_with_cycle_count,
+        rates.win_rate,
+        rates.avg_deal_size_corporate,
+        rates.avg_sales_cycle_days,
+        {{ kpi_safe_divide('rates.open_opportunity_count * rates.win_rate * rates.avg_deal_size_corporate',
+            'rates.avg_sales_cycle_days') }} as sales_velocity_corporate_per_day
+    from rates
+    cross join window_bounds
+    left join reps
+        on rates.rep_id = reps.rep_id
+)
+
+select * from final

@@ -1,0 +1,68 @@
+-- Win rate of closed opportunities, by count and by amount, dated by close date.
+-- Grain: close_month x rep x territory x segment x lead source; quarters are attributes.
+-- won + lost = closed always; a month without closed deals has no row (its win rate is undefined).
+
+with
+
+opportunities as (
+    select * from {{ ref('fct_opportunities') }}
+),
+
+dates as (
+    select * from {{ ref('dim_dates') }}
+),
+
+closed_opportunities as (
+    select
+        opportunities.close_month,
+        opportunities.close_quarter,
+        dates.fiscal_quarter_start,
+        opportunities.rep_id,
+        opportunities.territory_id,
+        opportunities.segment,
+        opportunities.lead_source,
+        -- a closed stage missing from the seed has no is_won: count it as lost, not as nothing
+        coalesce(opportunities.is_won, false) as is_won,
+        opportunities.amount_corporate
+    from opportunities
+    left join dates
+        on opportunities.close_date = dates.date_day
+    where opportunities.is_closed
+),
+
+counted as (
+    select
+        close_month,
+        close_quarter,
+        fiscal_quarter_start,
+        rep_id,
+        territory_id,
+        segment,
+        lead_source,
+        sum({{ kpi_flag('is_won') }}) as won_count,
+        sum({{ kpi_flag('not is_won') }}) as lost_count,
+        count(*) as closed_count,
+        {{ kpi_amount('coalesce(sum(case when is_won then amount_corporate end), 0)') }} as won_amount_corporate,
+        {{ kpi_amount('coalesce(sum(case when not is_won then amount_corporate end), 0)') }}
+            as lost_amount_corporate,
+        {{ kpi_amount('coalesce(sum(amount_corporate), 0)') }} as closed_amount_corporate
+    from closed_opportunities
+    group by
+        close_month,
+        close_quarter,
+        fiscal_quarter_start,
+        rep_id,
+        territory_id,
+        segment,
+        lead_source
+),
+
+final as (
+    select
+        *,
+        {{ kpi_safe_divide('won_count', 'closed_count') }} as win_rate_by_count,
+        {{ kpi_safe_divide('won_amount_corporate', 'closed_amount_corporate') }} as win_rate_by_amount
+    from counted
+)
+
+select * from final

@@ -1,0 +1,29 @@
+with source as (
+
+    select * from {{ source('salesforce', 'currency_type') }}
+
+),
+
+ranked as (
+
+    select
+        source.*,
+        {{ version_rank(['iso_code']) }} as version_rank
+    from source
+
+),
+
+renamed as (
+
+    select
+        upper({{ clean_string('iso_code') }}) as currency_code,
+        cast(conversion_rate as {{ type_double() }}) as conversion_rate,
+        cast(coalesce(is_corporate, false) as {{ dbt.type_boolean() }}) as is_corporate,
+        _extract_date,
+        _loaded_at
+    from ranked
+    where version_rank = 1
+
+)
+
+select * from renamed

@@ -1,0 +1,35 @@
+with source as (
+
+    select * from {{ source('salesforce', 'dated_conversion_rate') }}
+
+),
+
+ranked as (
+
+    select
+        source.*,
+        {{ version_rank(['iso_code', 'start_date']) }} as version_rank
+    from source
+
+),
+
+renamed as (
+
+    select
+        {{ dbt.concat([
+            "upper(" ~ clean_string('iso_code') ~ ")",
+            "'|'",
+            "cast(cast(start_date as date) as " ~ dbt.type_string() ~ ")",
+        ]) }} as dated_conversion_rate_id,
+        upper({{ clean_string('iso_code') }}) as currency_code,
+        cast(conversion_rate as {{ type_double() }}) as conversion_rate,
+        cast(start_date as date) as start_date,
+        cast(next_start_date as date) as next_start_date,
+        _extract_date,
+        _loaded_at
+    from ranked
+    where version_rank = 1
+
+)
+
+select * from renamed

@@ -1,0 +1,34 @@
+with source as (
+
+    select * from {{ source('salesforce', 'forecasting_quota') }}
+
+),
+
+ranked as (
+
+    select
+        source.*,
+        {{ version_rank(['id']) }} as version_rank
+    from source
+
+),
+
+renamed as (
+
+    select
+        cast(id as {{ dbt.type_string() }}) as quota_id,
+        cast(quota_owner_id as {{ dbt.type_string() }}) as rep_id,
+        cast(start_date as date) as period_start,
+        cast(quota_amount as {{ dbt.type_numeric() }}) as quota_amount,
+        coalesce(
+            upper({{ clean_string('currency_iso_code') }}),
+            '{{ var("corporate_currency") }}'
+        ) as currency_code,
+        _extract_date,
+        _loaded_at
+    from ranked
+    where version_rank = 1
+
+)
+
+select * from renamed

@@ -1,0 +1,47 @@
+with source as (
+
+    select * from {{ source('salesforce', 'task') }}
+
+),
+
+ranked as (
+
+    select
+        source.*,
+        {{ version_rank(['id'], 'system_modstamp') }} as version_rank
+    from source
+
+),
+
+latest as (
+
+    select * from ranked
+    where version_rank = 1
+        and not coalesce(is_deleted, false)
+
+),
+
+renamed as (
+
+    select
+        cast(id as {{ dbt.type_string() }}) as task_id,
+        cast(owner_id as {{ dbt.type_string() }}) as rep_id,
+        cast(activity_date as date) as activity_date,
+        cast(type as {{ dbt.type_string() }}) as task_type,
+        cast(task_subtype as {{ dbt.type_string() }}) as task_subtype,
+        cast(subject as {{ dbt.type_string() }}) as subject,
+        cast(status as {{ dbt.type_string() }}) as status,
+        cast(is_closed as {{ dbt.type_boolean() }}) as is_closed,
+        cast(who_id as {{ dbt.type_string() }}) as who_id,
+        cast(what_id as {{ dbt.type_string() }}) as what_id,
+        cast(account_id as {{ dbt.type_string() }}) as account_id,
+        cast(call_duration_in_seconds as {{ dbt.type_bigint() }}) as call_duration_seconds,
+        cast(created_date as {{ dbt.type_timestamp() }}) as created_at,
+        cast(system_modstamp as {{ dbt.type_timestamp() }}) as modified_at,
+        _extract_date,
+        _loaded_at
+    from latest
+
+)
+
+select * from renamed

@@ -1,0 +1,29 @@
+with source as (
+
+    select * from {{ source('salesforce', 'user_territory2_association') }}
+
+),
+
+ranked as (
+
+    select
+        source.*,
+        {{ version_rank(['id']) }} as version_rank
+    from source
+
+),
+
+renamed as (
+
+    select
+        cast(id as {{ dbt.type_string() }}) as user_territory_association_id,
+        cast(user_id as {{ dbt.type_string() }}) as rep_id,
+        cast(territory2_id as {{ dbt.type_string() }}) as territory_id,
+        _extract_date,
+        _loaded_at
+    from ranked
+    where version_rank = 1
+
+)
+
+select * from renamed

@@ -1,0 +1,148 @@
+"""The dbt project as Dagster assets: ``dbt build`` streamed, so every dbt test is an asset check.
+
+Manifest: ``@dbt_assets`` needs ``target/manifest.json`` when the code location loads. Under
+``dagster dev`` it is re-parsed on every load (``prepare_if_dev``); otherwise :func:`load_dbt_project`
+parses once when the manifest is missing, and :func:`prepare_manifest` (used by ``run_pipeline``, the
+tests and the benchmarks) always re-parses so model changes are picked up. For a deployment run
+``dagster-dbt project prepare-and-package --file orchestration/assets/dbt.py`` at build time.
+``DBT_TARGET_PATH`` moves ``target/`` (e.g. to a scratch folder).
+
+dbt sources in schema ``raw`` map onto the raw assets ``["raw", <table>]`` (by ``meta.dagster.asset_key``
+in the sources YAML, or by this translator when it is absent), so raw is upstream of staging. Tests of
+severity ``error`` are blocking checks: a failure fails the dbt step and skips everything downstream.
+"""
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from orchestration.contract import RAW_SCHEMA
+from orchestration.resources import WarehouseResource
+from orchestration.settings import PROJECT_ROOT
+
+DBT_PROFILES_DIR = PROJECT_ROOT / "dbt_project"
+KPI_SCHEMA = "marts"
+CORE_SCHEMA = "core"
+
+
+def _put_dbt_on_path() -> None:
+    """dagster-dbt calls ``dbt`` from PATH (also when preparing the manifest); a virtualenv that is not
+    activated (``.venv/bin/python -m ...``) has it next to the interpreter."""
+    venv_bin = Path(sys.executable).parent
+    if shutil.which("dbt") is None and (venv_bin / "dbt").exists():
+        os.environ["PATH"] = f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+_put_dbt_on_path()
+
+
+class SalesWhDbtTranslator(DagsterDbtTranslator):
+    """Raw sources -> the raw asset keys; models grouped by their schema (staging, core, marts...)."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        meta = dbt_resource_props.get("meta", {}).get("dagster", {})
+        if (
+            dbt_resource_props.get("resource_type") == "source"
+            and dbt_resource_props.get("schema") == RAW_SCHEMA
+            and not meta.get("asset_key")
+        ):
+            table = dbt_resource_props.get("identifier") or dbt_resource_props["name"]
+            return dg.AssetKey([RAW_SCHEMA, table])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        schema = dbt_resource_props.get("config", {}).get("schema")
+        return schema or super().get_group_name(dbt_resource_props)
+
+
+TRANSLATOR = SalesWhDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def dbt_target_path() -> Path:
+    return Path(os.environ.get("DBT_TARGET_PATH", "target"))
+
+
+@cache
+def load_dbt_project(target: str) -> DbtProject:
+    """The one ``DbtProject`` (dbt's root is the repository root), with a loadable manifest."""
+    project = DbtProject(
+        project_dir=PROJECT_ROOT,
+        profiles_dir=DBT_PROFILES_DIR,
+        target=target,
+        target_path=dbt_target_path(),
+    )
+    project.prepare_if_dev()
+    if not project.manifest_path.exists():
+        project.preparer.prepare(project)
+    return project
+
+
+def prepare_manifest(target: str) -> DbtProject:
+    """Re-parse the dbt project (``dbt parse``) so the manifest matches the models on disk."""
+    load_dbt_project.cache_clear()
+    project = load_dbt_project(target)
+    project.preparer.prepare(project)
+    return project
+
+
+def dbt_env(warehouse: WarehouseResource) -> dict[str, str]:
+    """Environment of the dbt subprocess: profiles.yml reads the warehouse path and limits from it."""
+    return {
+        "SALES_WH_WAREHOUSE": warehouse.warehouse_path,
+        "SALES_WH_MEMORY_LIMIT": warehouse.memory_limit,
+        "SALES_WH_THREADS": str(warehouse.threads),
+    }
+
+
+def read_manifest(project: DbtProject) -> dict[str, Any]:
+    # Read the file each time: dagster-dbt caches manifests by path, which would hide a re-parse.
+    return json.loads(project.manifest_path.read_text())
+
+
+def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
+    @dbt_assets(
+        manifest=read_manifest(project),
+        project=project,
+        dagster_dbt_translator=TRANSLATOR,
+        name="dbt_models",
+        op_tags={"kind": "dbt"},
+    )
+    def dbt_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ) -> Iterator[Any]:
+        # dbt inherits this process's environment; point it at the resource's warehouse file. The
+        # loader closed its connection at the end of its step, so the subprocess can open the file.
+        os.environ.update(dbt_env(warehouse))
+        context.log.info(f"dbt build on {warehouse.warehouse_path}")
+        yield from dbt.cli(["build"], context=context).stream()
+
+    return dbt_models
+
+
+def dbt_model_keys(project: DbtProject, schema: str, prefix: str = "") -> list[dg.AssetKey]:
+    """Asset keys of the dbt models built in ``schema`` (names starting with ``prefix``)."""
+    manifest = read_manifest(project)
+    return sorted(
+        (
+            TRANSLATOR.get_asset_key(node)
+            for node in manifest["nodes"].values()
+            if node["resource_type"] == "model"
+            and node.get("schema") == schema
+            and node["name"].startswith(prefix)
+        ),
+        key=lambda k: k.to_user_string(),
+    )

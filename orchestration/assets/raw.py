@@ -1,0 +1,207 @@
+"""Asset factory: one daily-partitioned raw asset per landing object of the contract.
+
+Each asset loads the extract dates of its run (one date, or a whole backfill range in ONE
+``load_batches`` call and transaction), then validates the loaded rows with the landing checks. The
+checks surface as two asset checks per raw asset: ``landing_errors`` (blocking, ERROR) and
+``landing_warnings`` (WARN); each carries the individual expectation outcomes in its metadata.
+The expectations run inside the load's transaction: when a blocking one fails, the load is rolled
+back (raw keeps its previous content, so no later run can build on the bad batch), the failed check is
+recorded, and the step fails, so dbt and publish do not run and the published file keeps the last good
+state. A corrected batch for the same extract date loads normally.
+"""
+
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from orchestration.checks.landing import (
+    ExpectationOutcome,
+    known_currencies,
+    known_stages_from_seed,
+    read_batch_frame,
+    validate_landing_frame,
+)
+from orchestration.contract import OBJECTS, RAW_SCHEMA, LandingObject, get_object
+from orchestration.ingestion.loader import BatchError, BatchResult, load_batches
+from orchestration.resources import WarehouseResource
+
+ERRORS_CHECK = "landing_errors"
+WARNINGS_CHECK = "landing_warnings"
+RAW_GROUP = "raw"
+
+#: Transient failures (locked file, I/O hiccup) are retried with exponential backoff; a BatchError is
+#: a data problem and fails at once (raised as ``dg.Failure``, which is never retried).
+RAW_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+
+
+class RawLoadConfig(dg.Config):
+    """Run config of a raw asset; overrides ``SALES_WH_DATE_FORMATS`` for this object in one run."""
+
+    date_format: str | None = None
+
+
+def raw_asset_key(obj: LandingObject) -> dg.AssetKey:
+    return dg.AssetKey([RAW_SCHEMA, obj.table])
+
+
+def daily_partitions(start: date, timezone: str = "UTC") -> dg.DailyPartitionsDefinition:
+    """Extract dates. ``end_offset=1``: today's extract is a valid partition on the day it lands; days
+    follow the schedule's time zone, so the 06:00 run loads the date of its own day."""
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1, timezone=timezone)
+
+
+def _check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            ERRORS_CHECK,
+            asset=key,
+            blocking=True,
+            description="Landing expectations of error severity (contract, types, keys, amounts).",
+        ),
+        dg.AssetCheckSpec(
+            WARNINGS_CHECK,
+            asset=key,
+            blocking=False,
+            description="Landing expectations of warn severity (unknown stages or currencies, ...).",
+        ),
+    ]
+
+
+def _outcomes_markdown(outcomes: Sequence[tuple[str, ExpectationOutcome]]) -> str:
+    lines = ["| extract date | expectation | ok | details |", "|---|---|---|---|"]
+    for extract_date, o in outcomes:
+        details = str(o.details).replace("|", "/").replace("\n", " ")[:300]
+        lines.append(f"| {extract_date} | {o.name} | {'yes' if o.success else 'NO'} | {details} |")
+    return "\n".join(lines)
+
+
+def _check_result(
+    name: str, severity: dg.AssetCheckSeverity, outcomes: Sequence[tuple[str, ExpectationOutcome]]
+) -> dg.AssetCheckResult:
+    failed = [(d, o) for d, o in outcomes if not o.success]
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=not failed,
+        severity=severity,
+        metadata={
+            "expectations": len(outcomes),
+            "failed": len(failed),
+            "failed_expectations": sorted({o.name for _, o in failed}),
+            "outcomes": dg.MetadataValue.md(_outcomes_markdown(failed or outcomes)),
+        },
+        description="; ".join(f"{d}: {o.name}: {o.description}" for d, o in failed)[:2000] or None,
+    )
+
+
+def _batch_metadata(results: Sequence[BatchResult]) -> dict[str, object]:
+    found = [r for r in results if r.found]
+    missing = sorted(str(r.extract_date) for r in results if not r.found)
+    return {
+        "extract_dates": len(results),
+        "batches_found": len(found),
+        "files": sum(len(r.files) for r in found),
+        "source_rows": sum(r.source_rows for r in found),
+        "loaded_rows": sum(r.loaded_rows for r in found),
+        "rejected_rows": sum(r.rejected_rows for r in found),
+        "object_found": bool(found),
+        "extract_dates_not_found": dg.MetadataValue.json(missing[:400]),
+    }
+
+
+def _partition_dates(context: dg.AssetExecutionContext) -> list[date]:
+    """Extract dates of this run: one partition, or every partition of a single-run backfill."""
+    return [date.fromisoformat(k) for k in context.partition_keys]
+
+
+def _validate(
+    context: dg.AssetExecutionContext,
+    con: duckdb.DuckDBPyConnection,
+    obj: LandingObject,
+    dates: Sequence[date],
+) -> list[tuple[str, ExpectationOutcome]]:
+    """Landing expectations on the rows just loaded for ``dates`` (all dates in one frame)."""
+    frame = read_batch_frame(con, obj, dates)
+    outcomes = validate_landing_frame(
+        frame, obj, known_stages=known_stages_from_seed(), known_currencies=known_currencies(con)
+    )
+    context.log.info(f"{obj.name}: {len(outcomes)} landing expectations on {len(frame)} loaded rows")
+    label = dates[0].isoformat() if len(dates) == 1 else f"{dates[0]}..{dates[-1]}"
+    return [(label, o) for o in outcomes]
+
+
+def build_raw_asset(obj: LandingObject, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The raw asset of one landing object."""
+    key = raw_asset_key(obj)
+    # Currency checks read raw.currency_type: load it first in the same run.
+    needs_currencies = obj.name != "CurrencyType" and any(f.name == "CurrencyIsoCode" for f in obj.fields)
+    currency_type = get_object("CurrencyType")
+
+    @dg.asset(
+        key=key,
+        deps=[raw_asset_key(currency_type)] if needs_currencies else None,
+        group_name=RAW_GROUP,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        retry_policy=RAW_RETRY_POLICY,
+        check_specs=_check_specs(key),
+        description=f"{obj.description} Raw `{RAW_SCHEMA}.{obj.table}` loaded from landing/{obj.name}/.",
+        kinds={"duckdb"},
+        tags={"core": "true" if obj.core else "false"},
+        metadata={"landing_object": obj.name, "core_object": obj.core},
+    )
+    def _raw_asset(
+        context: dg.AssetExecutionContext, config: RawLoadConfig, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        dates = _partition_dates(context)
+        date_format = config.date_format or warehouse.date_formats.get(obj.name)
+        outcomes: list[tuple[str, ExpectationOutcome]] = []
+
+        def passes_blocking_checks(con: duckdb.DuckDBPyConnection) -> bool:
+            outcomes.extend(_validate(context, con, obj, dates))
+            return all(o.success for _, o in outcomes if o.severity == "error")
+
+        try:
+            with warehouse.connect() as con:
+                results = load_batches(
+                    con,
+                    obj,
+                    Path(warehouse.landing_dir),
+                    dates,
+                    date_format=date_format,
+                    before_commit=passes_blocking_checks,
+                )
+        except BatchError as exc:  # a data problem: retrying cannot help
+            raise dg.Failure(description=f"{obj.name}: {exc}", allow_retries=False) from exc
+        metadata = _batch_metadata(results)
+        metadata["committed"] = all(r.committed for r in results)
+        if not metadata["committed"]:
+            context.log.error(
+                f"{obj.name}: blocking landing checks failed; the load was rolled back and raw "
+                f"{RAW_SCHEMA}.{obj.table} keeps its previous content"
+            )
+        if not metadata["object_found"]:
+            context.log.warning(
+                f"{obj.name} not found in {warehouse.landing_dir} for {dates[0]}..{dates[-1]}"
+                + ("" if obj.core else " (optional object: its KPIs stay empty)")
+            )
+        context.log.info(
+            f"{obj.name}: {metadata['loaded_rows']} rows loaded, {metadata['rejected_rows']} rejected "
+            f"from {metadata['files']} file(s), {len(dates)} extract date(s)"
+        )
+        errors = _check_result(
+            ERRORS_CHECK, dg.AssetCheckSeverity.ERROR, [(d, o) for d, o in outcomes if o.severity == "error"]
+        )
+        warnings = _check_result(
+            WARNINGS_CHECK, dg.AssetCheckSeverity.WARN, [(d, o) for d, o in outcomes if o.severity != "error"]
+        )
+        # A failed blocking check fails this step after the materialization: dbt and publish are skipped.
+        return dg.MaterializeResult(asset_key=key, metadata=metadata, check_results=[errors, warnings])
+
+    return _raw_asset
+
+
+def build_raw_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    return [build_raw_asset(obj, partitions_def) for obj in OBJECTS]

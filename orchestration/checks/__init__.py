@@ -1,0 +1,1 @@
+"""Data-quality checks: landing batches (``landing``) and KPI marts (``marts``)."""

@@ -1,0 +1,45 @@
+"""The Dagster code location (``dagster dev -m orchestration.definitions``): assembles, nothing else."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import DbtProject
+
+from orchestration.assets import (
+    build_dbt_assets,
+    build_raw_assets,
+    daily_partitions,
+    dbt_model_keys,
+    load_dbt_project,
+)
+from orchestration.checks.marts import build_mart_checks
+from orchestration.jobs import build_daily_job
+from orchestration.publish import build_publish_asset
+from orchestration.resources import build_resources
+from orchestration.schedules import build_daily_schedule
+from orchestration.sensors import build_landing_sensor
+from orchestration.settings import Settings
+
+
+def build_defs(settings: Settings | None = None, project: DbtProject | None = None) -> dg.Definitions:
+    settings = settings or Settings.from_env()
+    project = project or load_dbt_project(settings.dbt_target)
+    partitions = daily_partitions(settings.partition_start, settings.schedule_timezone)
+    marts = dbt_model_keys(project, "marts")
+    core = dbt_model_keys(project, "core")
+    job = build_daily_job(partitions)
+    return dg.Definitions(
+        assets=[
+            *build_raw_assets(partitions),
+            build_dbt_assets(project),
+            build_publish_asset([*marts, *core]),
+        ],
+        asset_checks=build_mart_checks(marts),
+        jobs=[job],
+        schedules=[build_daily_schedule(job, settings)],
+        sensors=[build_landing_sensor(job, partitions)],
+        resources=build_resources(settings, project),
+    )
+
+
+defs = build_defs()

@@ -1,0 +1,1 @@
+"""Loading landing files into the raw layer (see ``loader``)."""

@@ -1,0 +1,140 @@
+"""KPI summary printed after ``make run``, read from the PUBLISHED file (what BI sees), read-only.
+
+Every figure re-aggregates the additive columns of a mart as its model documents (e.g. win rate =
+sum(won) / sum(closed)), never averages of per-row rates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from orchestration.settings import Settings
+
+
+@dataclass(frozen=True)
+class KpiSummary:
+    published_path: Path
+    last_published_at: str | None
+    bookings_total: float | None
+    bookings_latest_quarter: tuple[str, float] | None
+    win_rate: float | None
+    reps_at_quota_share: float | None
+    reps_at_quota_period: str | None
+    selling_share: float | None
+    leakiest_stage: tuple[str, float] | None  # stage, share of entrants lost from it
+    slowest_stage: tuple[str, float] | None  # stage, mean days spent in it
+    objects_not_found: str | None
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple | None:
+    try:
+        return con.execute(sql).fetchone()
+    except duckdb.CatalogException:  # mart not published (e.g. the model was not built)
+        return None
+
+
+def _value(row: tuple | None) -> float | None:
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def read_summary(published_path: Path) -> KpiSummary:
+    con = duckdb.connect(str(published_path), read_only=True)
+    try:
+        latest_q = _one(
+            con,
+            "select close_quarter::varchar, sum(bookings_amount_corporate) from marts.kpi_bookings "
+            "group by 1 order by 1 desc limit 1",
+        )
+        # The latest quota period that has started by the last close month in the data (to date).
+        at_quota = _one(
+            con,
+            "select period_start::varchar, sum(is_at_quota_count) / sum(has_quota_count) "
+            "from marts.kpi_quota_attainment "
+            "where period_start <= (select max(close_month) from marts.kpi_bookings) "
+            "group by 1 having sum(has_quota_count) > 0 order by 1 desc limit 1",
+        )
+        leak = _one(
+            con,
+            "select stage_name, sum(lost_count) / nullif(sum(reached_count), 0) as loss from "
+            "marts.kpi_pipeline_funnel where not is_won_stage group by stage_name "
+            "having sum(reached_count) > 0 order by loss desc, stage_name limit 1",
+        )
+        slow = _one(
+            con,
+            "select stage_name, sum(total_days_in_stage) / nullif(sum(completed_stay_count), 0) as days "
+            "from marts.kpi_stage_bottlenecks group by stage_name having sum(completed_stay_count) > 0 "
+            "order by days desc, stage_name limit 1",
+        )
+        history = _one(
+            con,
+            "select published_at::varchar, objects_not_found from main.run_history "
+            "order by published_at desc limit 1",
+        )
+        return KpiSummary(
+            published_path=published_path,
+            last_published_at=history[0] if history else None,
+            bookings_total=_value(_one(con, "select sum(bookings_amount_corporate) from marts.kpi_bookings")),
+            bookings_latest_quarter=(latest_q[0], float(latest_q[1])) if latest_q else None,
+            win_rate=_value(
+                _one(con, "select sum(won_count) / nullif(sum(closed_count), 0) from marts.kpi_win_rate")
+            ),
+            reps_at_quota_share=float(at_quota[1]) if at_quota else None,
+            reps_at_quota_period=at_quota[0] if at_quota else None,
+            selling_share=_value(
+                _one(
+                    con,
+                    "select sum(selling_minutes) / nullif(sum(duration_minutes), 0) "
+                    "from marts.kpi_rep_activity",
+                )
+            ),
+            leakiest_stage=(leak[0], float(leak[1])) if leak else None,
+            slowest_stage=(slow[0], float(slow[1])) if slow else None,
+            objects_not_found=history[1] if history else None,
+        )
+    finally:
+        con.close()
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1%}"
+
+
+def _money(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:,.0f}"
+
+
+def format_summary(s: KpiSummary) -> str:
+    lines = [
+        "KPI summary (published warehouse)",
+        f"  bookings, all periods         {_money(s.bookings_total)} USD",
+    ]
+    if s.bookings_latest_quarter:
+        q, amount = s.bookings_latest_quarter
+        lines.append(f"  bookings, latest quarter      {_money(amount)} USD (quarter starting {q})")
+    lines += [
+        f"  win rate (by count)           {_pct(s.win_rate)}",
+        f"  reps at quota                 {_pct(s.reps_at_quota_share)}"
+        + (f" (period starting {s.reps_at_quota_period}, to date)" if s.reps_at_quota_period else ""),
+        f"  selling share of logged time  {_pct(s.selling_share)}",
+        "  leakiest funnel stage         "
+        + (
+            f"{s.leakiest_stage[0]} ({_pct(s.leakiest_stage[1])} of entrants lost)"
+            if s.leakiest_stage
+            else "n/a"
+        ),
+        "  slowest stage                 "
+        + (f"{s.slowest_stage[0]} ({s.slowest_stage[1]:.1f} days on average)" if s.slowest_stage else "n/a"),
+    ]
+    if s.objects_not_found and s.objects_not_found != "[]":
+        lines.append(f"  objects not found             {s.objects_not_found}")
+    lines.append(f"  published file                {s.published_path} (at {s.last_published_at} UTC)")
+    return "\n".join(lines)
+
+
+def print_report(published_path: Path | None = None) -> str:
+    text = format_summary(read_summary(published_path or Settings.from_env().published_path))
+    print(text)
+    return text

@@ -1,0 +1,247 @@
+"""End to end: demo landing files -> loader -> dbt build -> KPI marts, checked against pandas.
+
+The expected values are computed independently, straight from the generated landing files with pandas:
+latest SystemModstamp per Id wins, IsDeleted rows are dropped, amounts are converted with the dated rate
+in force on the close date (falling back to CurrencyType), stages / statuses / activity types are
+classified with the seed CSVs. Nothing is read from the warehouse's own intermediate layers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestration.contract import OBJECTS
+from orchestration.demo_data import generate
+from orchestration.ingestion.loader import ensure_raw_schema, list_extract_dates, load_batches
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+CORPORATE_CURRENCY = "USD"
+COHORT_MONTH = pd.Timestamp("2025-03-01")
+
+
+# --------------------------------------------------------------------------------------- pipeline run
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Generate S-scale landing files, load every object, run ``dbt build``; (landing dir, warehouse)."""
+    tmp = tmp_path_factory.mktemp("kpi_e2e")
+    landing, warehouse = tmp / "landing", tmp / "warehouse.duckdb"
+    generate(landing, scale="S", fmt="csv", header_style="api", progress=False)
+    con = duckdb.connect(str(warehouse))
+    try:
+        ensure_raw_schema(con)
+        for obj in OBJECTS:
+            dates = list_extract_dates(landing, obj)
+            if dates:
+                load_batches(con, obj, landing, dates)
+    finally:
+        con.close()
+    env = {**os.environ, "SALES_WH_WAREHOUSE": str(warehouse), "SALES_WH_DBT_TARGET": "duckdb"}
+    dbt = Path(sys.executable).parent / "dbt"
+    cmd = [str(dbt), "build", "--profiles-dir", "dbt_project"]
+    cmd += ["--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")]
+    run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, f"dbt build failed:\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}"
+    return landing, warehouse
+
+
+def mart_value(warehouse: Path, sql: str) -> float:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return float(con.execute(sql).fetchone()[0])
+    finally:
+        con.close()
+
+
+# ------------------------------------------------------------------------ independent pandas side
+
+
+def read_object(landing: Path, name: str) -> pd.DataFrame:
+    """All extracts of one object (CSV, API headers), with the extract date of each row."""
+    frames = [
+        pd.read_csv(path, dtype=str).assign(_extract_date=path.parent.name)
+        for path in sorted((landing / name).glob("*/*.csv"))
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def flag(values: pd.Series) -> pd.Series:
+    return values.fillna("false").str.strip().str.lower().isin(["true", "1"])
+
+
+def timestamps(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True, format="ISO8601")
+
+
+def live_records(frame: pd.DataFrame) -> pd.DataFrame:
+    """Latest SystemModstamp per Id; a deleted latest version removes the record."""
+    frame = frame.assign(_modstamp=timestamps(frame["SystemModstamp"]))
+    latest = frame.sort_values(["Id", "_modstamp", "_extract_date"]).drop_duplicates("Id", keep="last")
+    if "IsDeleted" in latest:
+        latest = latest[~flag(latest["IsDeleted"])]
+    return latest
+
+
+def stage_flags() -> pd.DataFrame:
+    stages = pd.read_csv(SEEDS / "opportunity_stages.csv", dtype=str)
+    return stages.assign(is_closed=flag(stages["is_closed"]), is_won=flag(stages["is_won"]))[
+        ["stage_name", "is_closed", "is_won"]
+    ]
+
+
+def opportunities(landing: Path) -> pd.DataFrame:
+    opps = live_records(read_object(landing, "Opportunity"))
+    opps = opps.merge(stage_flags(), how="left", left_on="StageName", right_on="stage_name")
+    opps["is_closed"] = opps["is_closed"].astype("boolean").fillna(False).astype(bool)
+    opps["is_won"] = opps["is_won"].astype("boolean").fillna(False).astype(bool)
+    opps["close_date"] = pd.to_datetime(opps["CloseDate"], format="%Y-%m-%d")
+    opps["amount"] = pd.to_numeric(opps["Amount"])
+    return opps
+
+
+def conversion_rates(landing: Path, opps: pd.DataFrame) -> pd.Series:
+    """Currency units per 1 USD for each opportunity: the dated rate in force on its close date."""
+    dated = read_object(landing, "DatedConversionRate")
+    dated = dated.sort_values("_extract_date").drop_duplicates(["IsoCode", "StartDate"], keep="last")
+    dated = dated.assign(
+        start=pd.to_datetime(dated["StartDate"], format="%Y-%m-%d"),
+        next_start=pd.to_datetime(dated["NextStartDate"], format="%Y-%m-%d", errors="coerce"),
+        dated_rate=pd.to_numeric(dated["ConversionRate"]),
+    ).sort_values("start")
+    current = read_object(landing, "CurrencyType").sort_values("_extract_date")
+    current = current.drop_duplicates("IsoCode", keep="last")
+    current_rate = pd.Series(pd.to_numeric(current["ConversionRate"]).to_numpy(), index=current["IsoCode"])
+
+    currency = opps["CurrencyIsoCode"].fillna(CORPORATE_CURRENCY)
+    keyed = pd.DataFrame({"row": np.arange(len(opps)), "currency": currency.to_numpy()})
+    keyed["close_date"] = opps["close_date"].to_numpy()
+    keyed = keyed.sort_values("close_date")
+    matched = pd.merge_asof(
+        keyed,
+        dated[["IsoCode", "start", "next_start", "dated_rate"]],
+        left_on="close_date",
+        right_on="start",
+        left_by="currency",
+        right_by="IsoCode",
+        direction="backward",
+    )
+    # a dated rate ends at its NextStartDate (the following StartDate is handled by merge_asof itself)
+    expired = matched["next_start"].notna() & (matched["close_date"] >= matched["next_start"])
+    matched.loc[expired, "dated_rate"] = np.nan
+    rate = matched["dated_rate"].fillna(matched["currency"].map(current_rate))
+    rate = rate.where(~(rate.isna() & (matched["currency"] == CORPORATE_CURRENCY)), 1.0)
+    return pd.Series(rate.to_numpy(), index=matched["row"].to_numpy()).sort_index()
+
+
+def expected_bookings(landing: Path) -> float:
+    opps = opportunities(landing).reset_index(drop=True)
+    rate = conversion_rates(landing, opps).to_numpy()
+    corporate = opps["amount"].to_numpy() / rate
+    return float(np.nansum(np.where(opps["is_won"].to_numpy(), corporate, np.nan)))
+
+
+def expected_win_rate(landing: Path) -> float:
+    opps = opportunities(landing)
+    closed = opps[opps["is_closed"]]
+    return closed["is_won"].sum() / len(closed)
+
+
+def expected_selling_share(landing: Path) -> float:
+    types = pd.read_csv(SEEDS / "activity_types.csv", dtype=str)
+    types = types.assign(
+        is_selling=flag(types["is_selling"]), default_minutes=pd.to_numeric(types["default_duration_minutes"])
+    )
+    tasks = live_records(read_object(landing, "Task"))
+    task_type = tasks["Type"].fillna(tasks.get("TaskSubtype"))
+    task_minutes = pd.to_numeric(tasks["CallDurationInSeconds"]) / 60.0
+    events = live_records(read_object(landing, "Event"))
+    start, end = timestamps(events["StartDateTime"]), timestamps(events["EndDateTime"])
+    span = (end - start).dt.total_seconds() / 60.0
+    event_minutes = pd.to_numeric(events["DurationInMinutes"]).fillna(span.where(end >= start))
+    activities = pd.concat(
+        [
+            pd.DataFrame({"source": "task", "type": task_type.to_numpy(), "logged": task_minutes.to_numpy()}),
+            pd.DataFrame(
+                {"source": "event", "type": events["Type"].to_numpy(), "logged": event_minutes.to_numpy()}
+            ),
+        ],
+        ignore_index=True,
+    ).merge(types, how="left", left_on=["source", "type"], right_on=["activity_source", "activity_type"])
+    minutes = activities["logged"].fillna(activities["default_minutes"])
+    selling = activities["is_selling"].astype("boolean").fillna(False).astype(bool)
+    return minutes[selling].sum() / minutes.sum()
+
+
+def expected_cohort_conversion(landing: Path, cohort: pd.Timestamp) -> float:
+    statuses = pd.read_csv(SEEDS / "lead_statuses.csv", dtype=str)
+    converted_statuses = set(statuses.loc[statuses["lifecycle_stage"] == "converted", "status"])
+    leads = live_records(read_object(landing, "Lead"))
+    created = timestamps(leads["CreatedDate"]).dt.tz_localize(None)
+    in_cohort = leads[created.dt.to_period("M").dt.start_time == cohort]
+    converted = flag(in_cohort["IsConverted"]) | in_cohort["Status"].isin(converted_statuses)
+    return converted.sum() / len(in_cohort)
+
+
+# ---------------------------------------------------------------------------------------------- tests
+
+
+def test_total_bookings_match_landing_files(built: tuple[Path, Path]) -> None:
+    landing, warehouse = built
+    actual = mart_value(warehouse, "select sum(bookings_amount_corporate) from marts.kpi_bookings")
+    expected = expected_bookings(landing)
+    assert expected > 0
+    # amount_corporate is stored as numeric(28, 6): allow its rounding over a few thousand deals
+    assert actual == pytest.approx(expected, rel=1e-7, abs=1.0)
+
+
+def test_overall_win_rate_by_count_matches_landing_files(built: tuple[Path, Path]) -> None:
+    landing, warehouse = built
+    actual = mart_value(warehouse, "select sum(won_count) * 1.0 / sum(closed_count) from marts.kpi_win_rate")
+    assert actual == pytest.approx(expected_win_rate(landing), rel=1e-12)
+
+
+def test_selling_share_matches_landing_files(built: tuple[Path, Path]) -> None:
+    landing, warehouse = built
+    actual = mart_value(
+        warehouse, "select sum(selling_minutes) / sum(duration_minutes) from marts.kpi_rep_activity"
+    )
+    expected = expected_selling_share(landing)
+    assert 0.2 < expected < 0.6  # the demo data is calibrated near the ~39% of industry surveys
+    assert actual == pytest.approx(expected, rel=1e-9)
+
+
+def test_lead_conversion_of_one_cohort_matches_landing_files(built: tuple[Path, Path]) -> None:
+    landing, warehouse = built
+    actual = mart_value(
+        warehouse,
+        "select sum(leads_converted_count) * 1.0 / sum(leads_created_count) from marts.kpi_lead_funnel "
+        f"where month_start = date '{COHORT_MONTH.date().isoformat()}'",
+    )
+    assert actual == pytest.approx(expected_cohort_conversion(landing, COHORT_MONTH), rel=1e-12)
+
+
+def test_kpi_marts_are_not_empty(built: tuple[Path, Path]) -> None:
+    _, warehouse = built
+    for mart in (
+        "kpi_quota_attainment",
+        "kpi_pipeline_funnel",
+        "kpi_stage_bottlenecks",
+        "kpi_pipeline_coverage",
+        "kpi_sales_velocity",
+        "kpi_activity_effectiveness",
+        "kpi_territory_balance",
+        "kpi_deal_size",
+    ):
+        assert mart_value(warehouse, f"select count(*) from marts.{mart}") > 0, mart

@@ -1,0 +1,419 @@
+"""Loader tests on tiny hand-written landing files; every expected value is worked out by hand."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from orchestration.contract import OBJECTS, get_object
+from orchestration.ingestion.loader import (
+    BatchError,
+    BatchResult,
+    ensure_raw_schema,
+    list_extract_dates,
+    load_batches,
+)
+from orchestration.warehouse import connect_warehouse
+
+OPP = get_object("Opportunity")
+D2 = date(2025, 1, 2)
+D3 = date(2025, 1, 3)
+OPP_HEADER = "Id,StageName,CloseDate,CreatedDate,OwnerId,Amount,SystemModstamp"
+
+
+def write(root: Path, obj: str, day: date, name: str, text: str) -> Path:
+    path = root / obj / day.isoformat() / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def opp_row(i: int, *, stage: str = "Prospecting", close: str = "2025-02-01", amount: str = "10") -> str:
+    return (
+        f"006{i:015d},{stage},{close},2025-01-02T10:00:00Z,005000000000000001,{amount},2025-01-02T10:00:00Z"
+    )
+
+
+def rejects(con: duckdb.DuckDBPyConnection, obj: str = "Opportunity") -> set[tuple]:
+    return set(
+        con.execute(
+            "SELECT source_file, source_line, column_name, value, reason FROM raw._rejects WHERE object = ?",
+            [obj],
+        ).fetchall()
+    )
+
+
+# ------------------------------------------------------------------------------ the fixture batch
+
+
+def test_fixture_batch_counts(warehouse, fixture_landing):
+    (result,) = load_batches(warehouse, OPP, fixture_landing, [D2])
+    # api_names.csv: 5 records, lines 4/5/6 bad; snake_case.csv: 3 records, line 4 bad.
+    assert result == BatchResult(
+        object="Opportunity",
+        extract_date=D2,
+        files=("Opportunity/2025-01-02/api_names.csv", "Opportunity/2025-01-02/snake_case.csv"),
+        source_rows=8,
+        loaded_rows=4,
+        rejected_rows=4,
+        found=True,
+    )
+    audit = warehouse.execute(
+        "SELECT object, extract_date, source_files, source_rows, loaded_rows, rejected_rows "
+        "FROM raw._load_audit"
+    ).fetchall()
+    assert audit == [("Opportunity", D2, 2, 8, 4, 4)]
+
+
+def test_rejects_name_file_physical_line_column_value_and_reason(warehouse, fixture_landing):
+    load_batches(warehouse, OPP, fixture_landing, [D2])
+    api, snake = "Opportunity/2025-01-02/api_names.csv", "Opportunity/2025-01-02/snake_case.csv"
+    assert rejects(warehouse) == {
+        # Line 4, not 3: the first record spans lines 2-3 (a quoted CRLF inside Description__c).
+        (api, 4, "close_date", "2025-02-30", "not a date in format %Y-%m-%d"),
+        (api, 5, "amount", "abc", "not an amount (a number, at most 16 digits before the decimal point)"),
+        (api, 6, "stage_name", None, "required field is empty"),
+        (snake, 4, "is_won", "yes", "not a boolean (true/false/1/0)"),
+    }
+
+
+def test_loaded_rows_are_typed_with_lineage(warehouse, fixture_landing):
+    load_batches(warehouse, OPP, fixture_landing, [D2])
+    rows = warehouse.execute(
+        """SELECT id, stage_name, close_date, created_date, amount, currency_iso_code, is_won,
+                  description__c, lead_source_detail, _extract_date, _source_file, _source_line
+           FROM raw.opportunity ORDER BY id"""
+    ).fetchall()
+    api, snake = "Opportunity/2025-01-02/api_names.csv", "Opportunity/2025-01-02/snake_case.csv"
+    assert rows == [
+        ("006000000000000001", "Prospecting", date(2025, 2, 1), datetime(2025, 1, 2, 10, 0),
+         Decimal("1000.50"), "USD", False, "first line\r\nsecond line", None, D2, api, 2),
+        # 14:00+01:00 is 13:00 UTC; doubled quotes unescape; the record starts on physical line 7.
+        ("006000000000000005", "Closed Won", date(2025, 3, 15), datetime(2025, 1, 2, 13, 0),
+         Decimal("300.00"), "USD", True, 'a "quoted" word', None, D2, api, 7),
+        # 08:30-05:00 is 13:30 UTC; snake_case headers; "1" is true; no Amount column -> NULL.
+        ("006000000000000006", "Prospecting", date(2025, 4, 1), datetime(2025, 1, 2, 13, 30), None,
+         None, True, None, "Partner", D2, snake, 2),
+        # A date-only timestamp is midnight UTC; "0" is false.
+        ("006000000000000007", "Needs Analysis", date(2025, 4, 2), datetime(2025, 1, 2, 0, 0), None,
+         None, False, None, None, D2, snake, 3),
+    ]  # fmt: skip
+
+
+def test_raw_column_types_follow_the_contract(warehouse, fixture_landing):
+    load_batches(warehouse, OPP, fixture_landing, [D2])
+    types = dict(
+        warehouse.execute(
+            """SELECT column_name, data_type FROM information_schema.columns
+               WHERE table_schema = 'raw' AND table_name = 'opportunity'"""
+        ).fetchall()
+    )
+    assert types["close_date"] == "DATE"
+    assert types["created_date"] == "TIMESTAMP"
+    assert types["amount"] == "DECIMAL(18,2)"
+    assert types["is_won"] == "BOOLEAN"
+    assert types["description__c"] == "VARCHAR"
+    assert types["_source_line"] == "BIGINT"
+
+
+def test_jsonl_line_numbers_count_blank_lines(warehouse, fixture_landing):
+    (result,) = load_batches(warehouse, OPP, fixture_landing, [D3])
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (2, 1, 1)
+    assert rejects(warehouse) == {
+        ("Opportunity/2025-01-03/deals.jsonl", 3, "close_date", "05/01/2025", "not a date in format %Y-%m-%d")
+    }
+    row = warehouse.execute("SELECT id, amount, is_won, _source_line FROM raw.opportunity").fetchone()
+    assert row == ("006000000000000010", Decimal("1200.50"), False, 1)
+
+
+def test_several_dates_in_one_call_and_a_missing_folder(warehouse, fixture_landing):
+    results = load_batches(warehouse, OPP, fixture_landing, [D3, date(2025, 1, 4), D2])
+    assert [(r.extract_date, r.found, r.source_rows, r.loaded_rows) for r in results] == [
+        (D2, True, 8, 4),
+        (D3, True, 2, 1),
+        (date(2025, 1, 4), False, 0, 0),
+    ]
+    assert warehouse.execute("SELECT count(*) FROM raw.opportunity").fetchone()[0] == 5
+    assert warehouse.execute("SELECT count(*) FROM raw._load_audit").fetchone()[0] == 3
+
+
+def test_loading_twice_changes_nothing(warehouse, fixture_landing):
+    def snapshot() -> tuple:
+        return (
+            warehouse.execute("SELECT * EXCLUDE (_loaded_at) FROM raw.opportunity ORDER BY id").fetchall(),
+            sorted(rejects(warehouse), key=str),
+            warehouse.execute("SELECT * EXCLUDE (loaded_at) FROM raw._load_audit ORDER BY 2").fetchall(),
+        )
+
+    load_batches(warehouse, OPP, fixture_landing, [D2, D3])
+    first = snapshot()
+    load_batches(warehouse, OPP, fixture_landing, [D2, D3])
+    assert snapshot() == first
+    assert len(first[0]) == 5 and len(first[1]) == 5 and len(first[2]) == 2
+
+
+def test_list_extract_dates_ignores_other_folders(fixture_landing, tmp_path):
+    assert list_extract_dates(fixture_landing, OPP) == [D2, D3]
+    assert list_extract_dates(tmp_path, OPP) == []
+
+
+def test_ensure_raw_schema_creates_every_table_empty(warehouse):
+    ensure_raw_schema(warehouse)
+    ensure_raw_schema(warehouse)  # idempotent
+    tables = {
+        r[0]
+        for r in warehouse.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'"
+        ).fetchall()
+    }
+    assert tables == {o.table for o in OBJECTS} | {"_rejects", "_load_audit"}
+    cols = [r[0] for r in warehouse.execute("DESCRIBE raw.users").fetchall()]
+    assert cols[-4:] == ["_extract_date", "_source_file", "_source_line", "_loaded_at"]
+    assert warehouse.execute("SELECT count(*) FROM raw.users").fetchone()[0] == 0
+
+
+# ------------------------------------------------------------------------------- whole-batch errors
+
+
+def test_missing_required_column_fails_and_keeps_previous_content(warehouse, tmp_path):
+    write(tmp_path, "Opportunity", D2, "a.csv", f"{OPP_HEADER}\n{opp_row(1)}\n")
+    load_batches(warehouse, OPP, tmp_path, [D2])
+    write(
+        tmp_path,
+        "Opportunity",
+        D2,
+        "a.csv",
+        "Id,StageName,CreatedDate,OwnerId\n006x,Prospecting,2025-01-02,005x\n",
+    )
+    with pytest.raises(BatchError, match=r"a\.csv: required column\(s\) CloseDate missing"):
+        load_batches(warehouse, OPP, tmp_path, [D2])
+    assert warehouse.execute("SELECT id FROM raw.opportunity").fetchall() == [("006000000000000001",)]
+    assert warehouse.execute("SELECT source_rows FROM raw._load_audit").fetchall() == [(1,)]
+
+
+def test_one_bad_file_loads_nothing_of_the_call(warehouse, tmp_path):
+    write(tmp_path, "Opportunity", D2, "a.csv", f"{OPP_HEADER}\n{opp_row(1)}\n")
+    write(tmp_path, "Opportunity", D3, "b.csv", "Id,StageName\n006x,Prospecting\n")
+    ensure_raw_schema(warehouse)
+    with pytest.raises(BatchError, match="b.csv"):
+        load_batches(warehouse, OPP, tmp_path, [D2, D3])
+    assert warehouse.execute("SELECT count(*) FROM raw.opportunity").fetchone()[0] == 0
+    assert warehouse.execute("SELECT count(*) FROM raw._load_audit").fetchone()[0] == 0
+
+
+def test_corrupt_parquet_is_a_batch_error(warehouse, tmp_path):
+    path = tmp_path / "Opportunity" / D2.isoformat() / "broken.parquet"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(BatchError, match=r"broken\.parquet: unreadable Parquet file"):
+        load_batches(warehouse, OPP, tmp_path, [D2])
+
+
+def test_csv_with_a_ragged_row_is_a_batch_error(warehouse, tmp_path):
+    write(tmp_path, "Opportunity", D2, "a.csv", f"{OPP_HEADER}\n{opp_row(1)}\n{opp_row(2)},extra,cells\n")
+    with pytest.raises(BatchError, match=r"a\.csv: unreadable CSV file"):
+        load_batches(warehouse, OPP, tmp_path, [D2])
+
+
+def test_invalid_utf8_is_a_batch_error(warehouse, tmp_path):
+    path = write(tmp_path, "Opportunity", D2, "a.csv", f"{OPP_HEADER}\n")
+    path.write_bytes(
+        path.read_bytes() + opp_row(1).replace("Prospecting", "Prosp\xe9cting").encode("latin-1")
+    )
+    with pytest.raises(BatchError, match=r"a\.csv"):
+        load_batches(warehouse, OPP, tmp_path, [D2])
+
+
+def test_unsupported_extension_is_a_batch_error(warehouse, tmp_path):
+    write(tmp_path, "Opportunity", D2, "deals.xlsx", "not really excel")
+    write(tmp_path, "Opportunity", D2, "_SUCCESS", "")  # marker files are skipped, not errors
+    with pytest.raises(BatchError, match=r"deals\.xlsx: unsupported file type '\.xlsx'"):
+        load_batches(warehouse, OPP, tmp_path, [D2])
+
+
+# ------------------------------------------------------------------------------- contract rules
+
+
+def test_duplicate_id_with_same_modstamp_and_different_content_is_rejected(warehouse, tmp_path):
+    rows = [
+        opp_row(1, amount="10"),
+        opp_row(1, amount="20"),  # same Id and SystemModstamp as line 2, other content: both rejected
+        opp_row(2),
+        opp_row(2),  # exact repeat: harmless, both load
+        opp_row(3),
+        opp_row(3, amount="30").replace("10:00:00Z", "11:00:00Z"),  # same Id, later SystemModstamp: both load
+    ]
+    write(tmp_path, "Opportunity", D2, "a.csv", OPP_HEADER + "\n" + "\n".join(rows) + "\n")
+    (result,) = load_batches(warehouse, OPP, tmp_path, [D2])
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (6, 4, 2)
+    got = warehouse.execute(
+        "SELECT source_line, column_name, value, reason FROM raw._rejects ORDER BY 1"
+    ).fetchall()
+    reason = "duplicate Id in this batch with different content and the same SystemModstamp"
+    assert got == [(2, "id", "006000000000000001", reason), (3, "id", "006000000000000001", reason)]
+
+
+def test_per_object_date_format(warehouse, tmp_path):
+    text = f"{OPP_HEADER}\n" + "\n".join(
+        [
+            opp_row(1, close="02/03/24"),
+            opp_row(2, close="2024-02-03"),  # ISO is not guessed when a format is set
+            opp_row(3, close="13/03/24"),  # no month 13
+        ]
+    ).replace("2025-01-02T10:00:00Z,005", "02/01/24 09:30,005", 1)
+    write(tmp_path, "Opportunity", D2, "a.csv", text + "\n")
+    (result,) = load_batches(warehouse, OPP, tmp_path, [D2], date_format="%m/%d/%y")
+    assert (result.loaded_rows, result.rejected_rows) == (1, 2)
+    assert warehouse.execute("SELECT close_date, created_date FROM raw.opportunity").fetchall() == [
+        (date(2024, 2, 3), datetime(2024, 2, 1, 9, 30))
+    ]
+    assert {(r[1], r[3], r[4]) for r in rejects(warehouse)} == {
+        (3, "2024-02-03", "not a date in format %m/%d/%y"),
+        (4, "13/03/24", "not a date in format %m/%d/%y"),
+    }
+
+
+def test_numbers_integers_and_timestamps_reject_junk(warehouse, tmp_path):
+    header = "Id,OwnerId,ActivityDate,CallDurationInSeconds,CreatedDate"
+    lines = [
+        "00T1,005x,2025-01-02,60,2025-01-02T10:00:00.000+0000",
+        "00T2,005x,2025-01-02,1.5,2025-01-02T10:00:00Z",  # not a whole number
+        "00T3,005x,2025-01-02,7.0,yesterday",  # 7.0 is whole; the timestamp is not one
+        "00T4,,2025-01-02,,2025-01-02",  # OwnerId required and empty
+    ]
+    write(tmp_path, "Task", D2, "t.csv", header + "\r\n" + "\r\n".join(lines) + "\r\n")
+    (result,) = load_batches(warehouse, get_object("Task"), tmp_path, [D2])
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (4, 1, 3)
+    assert {(r[1], r[2], r[3], r[4]) for r in rejects(warehouse, "Task")} == {
+        (3, "call_duration_in_seconds", "1.5", "not a whole number"),
+        (4, "created_date", "yesterday", "not an ISO 8601 timestamp"),
+        (5, "owner_id", None, "required field is empty"),
+    }
+
+
+def test_parquet_with_typed_and_text_columns(warehouse, tmp_path):
+    folder = tmp_path / "Opportunity" / D2.isoformat()
+    folder.mkdir(parents=True)
+    paris = pa.timestamp("ms", tz="Europe/Paris")
+    table = pa.table(
+        {
+            "Id": ["006p1", "006p2", "006p3"],
+            "stage_name": ["Prospecting", "Qualification", "Closed Won"],
+            "CloseDate": pa.array([date(2025, 2, 1), date(2025, 2, 2), date(2025, 2, 3)], pa.date32()),
+            # 12:00 in Paris (UTC+1 in January) is 11:00 UTC.
+            "CreatedDate": pa.array([datetime(2025, 1, 2, 11, 0)] * 3, pa.timestamp("ms", tz="UTC")).cast(
+                paris
+            ),
+            "OwnerId": ["005a", "005a", "005a"],
+            "Amount": ["12.5", "lots", None],
+            "IsWon": [True, False, None],
+            "Probability": [0.25, 0.5, 1.0],
+        }
+    )
+    pq.write_table(table, folder / "deals.parquet")
+    (result,) = load_batches(warehouse, OPP, tmp_path, [D2])
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (3, 2, 1)
+    assert rejects(warehouse) == {
+        ("Opportunity/2025-01-02/deals.parquet", 2, "amount", "lots", rejects_reason_amount())
+    }
+    assert warehouse.execute(
+        "SELECT id, close_date, created_date, amount, is_won, probability, _source_line "
+        "FROM raw.opportunity ORDER BY id"
+    ).fetchall() == [
+        ("006p1", date(2025, 2, 1), datetime(2025, 1, 2, 11, 0), Decimal("12.50"), True, 0.25, 1),
+        ("006p3", date(2025, 2, 3), datetime(2025, 1, 2, 11, 0), None, None, 1.0, 3),
+    ]
+
+
+def rejects_reason_amount() -> str:
+    return "not an amount (a number, at most 16 digits before the decimal point)"
+
+
+def test_mixed_formats_in_one_folder(warehouse, tmp_path):
+    write(tmp_path, "Opportunity", D2, "a.csv", f"{OPP_HEADER}\n{opp_row(1)}\n")
+    write(
+        tmp_path,
+        "Opportunity",
+        D2,
+        "b.jsonl",
+        '{"id": "006j", "stage_name": "Prospecting", "close_date": "2025-02-01", '
+        '"created_date": "2025-01-02T10:00:00Z", "owner_id": "005x", "custom_flag": true}\n',
+    )
+    (result,) = load_batches(warehouse, OPP, tmp_path, [D2])
+    assert (result.source_rows, result.loaded_rows) == (2, 2)
+    assert warehouse.execute("SELECT id, custom_flag FROM raw.opportunity ORDER BY id").fetchall() == [
+        ("006000000000000001", None),
+        ("006j", "true"),
+    ]
+
+
+def test_extra_column_appearing_later_is_added(warehouse, tmp_path):
+    write(tmp_path, "Opportunity", D2, "a.csv", f"{OPP_HEADER}\n{opp_row(1)}\n")
+    load_batches(warehouse, OPP, tmp_path, [D2])
+    write(tmp_path, "Opportunity", D3, "a.csv", f"{OPP_HEADER},Region Name\n{opp_row(2)},EMEA\n")
+    load_batches(warehouse, OPP, tmp_path, [D3])
+    assert warehouse.execute("SELECT id, region_name FROM raw.opportunity ORDER BY id").fetchall() == [
+        ("006000000000000001", None),
+        ("006000000000000002", "EMEA"),
+    ]
+
+
+def test_timestamps_are_utc_whatever_the_session_time_zone(warehouse_path, tmp_path):
+    write(
+        tmp_path,
+        "Opportunity",
+        D2,
+        "a.csv",
+        f"{OPP_HEADER}\n{opp_row(1)}\n".replace("T10:00:00Z", "T10:00:00", 1),
+    )
+    con = connect_warehouse(warehouse_path)
+    con.execute("SET TimeZone = 'America/New_York'")
+    load_batches(con, OPP, tmp_path, [D2])
+    assert con.execute("SELECT created_date FROM raw.opportunity").fetchone()[0] == datetime(
+        2025, 1, 2, 10, 0
+    )
+    assert con.execute("SELECT current_setting('TimeZone')").fetchone()[0] == "America/New_York"
+    con.close()
+
+
+def test_an_empty_file_and_an_empty_folder_load_nothing(warehouse, tmp_path):
+    write(tmp_path, "Opportunity", D2, "empty.csv", "")
+    write(tmp_path, "Opportunity", D3, "header_only.csv", OPP_HEADER + "\r\n")
+    results = load_batches(warehouse, OPP, tmp_path, [D2, D3])
+    assert [(r.found, len(r.files), r.source_rows) for r in results] == [(True, 1, 0), (True, 1, 0)]
+
+
+def test_paths_are_relative_to_the_landing_folder(fixture_landing, tmp_path):
+    shutil.copytree(fixture_landing, tmp_path / "landing")
+    con = duckdb.connect()
+    (result,) = load_batches(con, OPP, tmp_path / "landing", [D2])
+    assert result.files[0] == "Opportunity/2025-01-02/api_names.csv"
+    con.close()
+
+
+def test_before_commit_refusal_rolls_back_and_keeps_previous_partition(warehouse, tmp_path):
+    """A load whose blocking checks fail (before_commit returns False) leaves raw as it was."""
+    write(tmp_path, "Opportunity", D2, "a.csv", f"{OPP_HEADER}\n{opp_row(1)}\n{opp_row(2)}\n")
+    load_batches(warehouse, OPP, tmp_path, [D2])
+    write(tmp_path, "Opportunity", D2, "a.csv", f"{OPP_HEADER}\n{opp_row(3, amount='-5')}\n")
+
+    seen_inside: list[int] = []
+
+    def refuse(con: duckdb.DuckDBPyConnection) -> bool:
+        # The new rows are visible inside the transaction: exactly the one new row for D2.
+        seen_inside.append(con.execute("SELECT count(*) FROM raw.opportunity").fetchone()[0])
+        return False
+
+    (result,) = load_batches(warehouse, OPP, tmp_path, [D2], before_commit=refuse)
+    assert seen_inside == [1]
+    assert result.committed is False and result.source_rows == 1
+    ids = warehouse.execute("SELECT id FROM raw.opportunity ORDER BY id").fetchall()
+    assert ids == [("006000000000000001",), ("006000000000000002",)]
+    assert warehouse.execute("SELECT source_rows FROM raw._load_audit").fetchall() == [(2,)]

@@ -1,0 +1,146 @@
+"""End to end through Dagster: demo extracts -> raw -> dbt -> mart checks -> atomic publish.
+
+One module-scoped scenario (each pipeline run takes about a minute): a first run over the whole
+window publishes; re-running the last day gives identical marts; a batch that breaks a blocking
+check (a negative Amount that parses fine) is not published and the previous file stays as it was.
+"""
+
+import hashlib
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+START = date(2025, 1, 1)
+DAYS = 40
+LAST = START + timedelta(days=DAYS - 1)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def marts_fingerprint(published: Path) -> dict[str, str]:
+    """Hash of each mart's ordered contents (load timestamps excluded), from the published file."""
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        tables = [
+            r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'")
+        ]
+        out = {}
+        for table in sorted(tables):
+            columns = [
+                r[0]
+                for r in con.execute(
+                    "select column_name from duckdb_columns() where schema_name = 'marts' and table_name = ? "
+                    "order by column_index",
+                    [table],
+                ).fetchall()
+                if not r[0].endswith("loaded_at")
+            ]
+            rows = con.execute(f"select {', '.join(columns)} from marts.{table} order by all").fetchall()
+            out[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
+        return out
+    finally:
+        con.close()
+
+
+def won_opportunities_in_landing(landing: Path) -> int:
+    frames = [pd.read_csv(f, dtype=str, keep_default_na=False) for f in landing.glob("Opportunity/*/*.csv")]
+    opps = pd.concat(frames, ignore_index=True)
+    opps["modstamp"] = pd.to_datetime(opps["SystemModstamp"], utc=True, format="ISO8601")
+    latest = opps.sort_values("modstamp").drop_duplicates("Id", keep="last")
+    stages = pd.read_csv(Path(__file__).parent.parent / "seeds" / "opportunity_stages.csv", dtype=str)
+    won_stages = set(stages.loc[stages["is_won"].str.lower() == "true", "stage_name"])
+    live = latest[latest["IsDeleted"].str.lower() != "true"]
+    return int(live["StageName"].isin(won_stages).sum())
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory):
+    from orchestration.demo_data import generate
+
+    base = tmp_path_factory.mktemp("e2e")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SALES_WH_LANDING_DIR", str(base / "landing"))
+    mp.setenv("SALES_WH_WAREHOUSE", str(base / "warehouse.duckdb"))
+    mp.setenv("SALES_WH_PUBLISHED", str(base / "published.duckdb"))
+    mp.setenv("SALES_WH_PARTITION_START", START.isoformat())
+    mp.setenv("DBT_TARGET_PATH", str(base / "dbt_target"))
+    mp.delenv("DAGSTER_HOME", raising=False)
+    generate(base / "landing", scale="S", days=DAYS, seed=7, start=START, progress=False)
+    yield base
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def first_run(env: Path):
+    from orchestration.pipeline import run_pipeline
+
+    return run_pipeline(START, LAST)
+
+
+def test_full_run_publishes_marts_and_history(env: Path, first_run) -> None:
+    assert first_run.success, first_run.failed_steps
+    published = env / "published.duckdb"
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        marts = {
+            r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'")
+        }
+        assert {"kpi_bookings", "kpi_win_rate", "kpi_quota_attainment", "kpi_pipeline_funnel"} <= marts
+        for table in ("kpi_bookings", "kpi_win_rate", "kpi_deal_size"):
+            assert con.execute(f"select count(*) from marts.{table}").fetchone()[0] > 0, table
+        assert con.execute("select count(*) from core.dim_reps").fetchone()[0] > 0
+        (run_id, failed) = con.execute("select run_id, checks_failed from run_history").fetchone()
+        assert run_id == first_run.run_id and failed == 0
+        assert con.execute("select count(*) from check_results where run_id = ?", [run_id]).fetchone()[0] > 0
+        # Won deals in the published mart equal the won opportunities of the landed files, read here
+        # independently with pandas (latest SystemModstamp per Id, not deleted, won stage per the seed).
+        assert con.execute("select sum(won_deal_count) from marts.kpi_bookings").fetchone()[0] == (
+            won_opportunities_in_landing(env / "landing")
+        )
+    finally:
+        con.close()
+
+
+def test_rerunning_a_day_gives_identical_marts(env: Path, first_run) -> None:
+    from orchestration.pipeline import run_pipeline
+
+    before = marts_fingerprint(env / "published.duckdb")
+    again = run_pipeline(LAST)
+    assert again.success, again.failed_steps
+    assert marts_fingerprint(env / "published.duckdb") == before
+    con = duckdb.connect(str(env / "published.duckdb"), read_only=True)
+    assert con.execute("select count(*) from run_history").fetchone()[0] == 2  # carried forward
+    con.close()
+
+
+def test_blocking_check_failure_is_not_published(env: Path, first_run) -> None:
+    from orchestration.pipeline import run_pipeline
+
+    published = env / "published.duckdb"
+    before = _sha(published)
+    # A new extract day with one opportunity whose Amount is negative: it parses, so it loads, and the
+    # blocking landing check (amount >= 0) must stop the run before dbt and publish.
+    source = sorted((env / "landing" / "Opportunity").glob("*/*.csv"))[0]
+    bad = pd.read_csv(source, dtype=str, keep_default_na=False).head(1)
+    bad["Amount"] = "-500.00"
+    bad_day = LAST + timedelta(days=1)
+    folder = env / "landing" / "Opportunity" / bad_day.isoformat()
+    folder.mkdir(parents=True)
+    bad.to_csv(folder / "bad.csv", index=False)
+
+    result = run_pipeline(bad_day)
+    assert not result.success
+    assert "raw__opportunity" in result.failed_steps
+    assert "published" not in result.step_seconds or "published" in result.failed_steps
+    assert _sha(published) == before
+    con = duckdb.connect(str(published), read_only=True)
+    assert con.execute("select count(*) from marts.kpi_bookings").fetchone()[0] > 0
+    assert con.execute("select count(*) from run_history").fetchone()[0] >= 1
+    con.close()

@@ -29,7 +29,10 @@ def marts_fingerprint(published: Path) -> dict[str, str]:
     con = duckdb.connect(str(published), read_only=True)
     try:
         tables = [
-            r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'")
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
         ]
         out = {}
         for table in sorted(tables):
@@ -90,7 +93,10 @@ def test_full_run_publishes_marts_and_history(env: Path, first_run) -> None:
     con = duckdb.connect(str(published), read_only=True)
     try:
         marts = {
-            r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'")
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
         }
         assert {"kpi_bookings", "kpi_win_rate", "kpi_quota_attainment", "kpi_pipeline_funnel"} <= marts
         for table in ("kpi_bookings", "kpi_win_rate", "kpi_deal_size"):
@@ -108,12 +114,36 @@ def test_full_run_publishes_marts_and_history(env: Path, first_run) -> None:
         con.close()
 
 
+def test_published_file_opens_read_only_through_sqlalchemy(env: Path, first_run) -> None:
+    """The URL the README gives BI tools (Superset/Metabase style, duckdb-engine) reads and cannot write."""
+    sa = pytest.importorskip("sqlalchemy")
+    pytest.importorskip("duckdb_engine")
+    engine = sa.create_engine(f"duckdb:///{env / 'published.duckdb'}?access_mode=read_only")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("select count(*) from marts.kpi_win_rate")).scalar() > 0
+            with pytest.raises(sa.exc.DBAPIError, match="read-only"):
+                conn.execute(sa.text("create table main.scratch (x integer)"))
+    finally:
+        engine.dispose()
+
+
 def test_rerunning_a_day_gives_identical_marts(env: Path, first_run) -> None:
     from orchestration.pipeline import run_pipeline
 
     before = marts_fingerprint(env / "published.duckdb")
+    # A BI reader holds the published file open during the whole run: the run must not block on it,
+    # and the reader keeps its consistent snapshot.
+    reader = duckdb.connect(str(env / "published.duckdb"), read_only=True)
+    bookings_before = reader.execute(
+        "select sum(bookings_amount_corporate) from marts.kpi_bookings"
+    ).fetchone()
     again = run_pipeline(LAST)
     assert again.success, again.failed_steps
+    assert reader.execute("select sum(bookings_amount_corporate) from marts.kpi_bookings").fetchone() == (
+        bookings_before
+    )
+    reader.close()
     assert marts_fingerprint(env / "published.duckdb") == before
     con = duckdb.connect(str(env / "published.duckdb"), read_only=True)
     assert con.execute("select count(*) from run_history").fetchone()[0] == 2  # carried forward

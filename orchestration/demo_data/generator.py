@@ -151,10 +151,12 @@ def generate(
     deleted_at, restored_at = _write_opportunities(sink, opp_frames, opps, converted)
     del opp_frames
 
-    lead_frames = simulate_leads(rngs[2], cal, org, opps, seeds.lead_statuses, -150.0, converted)
-    log(f"leads: {len(lead_frames[1]):,} history rows")
-    _write_leads(sink, lead_frames)
-    del lead_frames
+    lead, events = simulate_leads(rngs[2], cal, org, opps, seeds.lead_statuses, -150.0, converted)
+    log(f"leads: {len(events.t):,} history rows")
+    _write_leads(sink, lead)
+    del lead
+    sink.write([events.history_frame()])
+    del events
 
     acts = simulate_activities(rngs[3], sc, cal, org, opps, seeds.activity_types)
     log(f"activities: {sum(len(f) for f in acts.frames):,} task and event rows")
@@ -189,16 +191,14 @@ def _write_opportunities(
     return deleted_at, restored_at
 
 
-def _write_leads(sink: _Sink, frames: list[Frame]) -> None:
-    by = _by_object(frames)
-    lead = by["Lead"]
-    n_leads = max((int(p.entity.max()) + 1 for p in lead if len(p)), default=0)
-    converted = latest_version([p.take(np.flatnonzero(p.cols["IsConverted"] == 1)) for p in lead], n_leads)
+def _write_leads(sink: _Sink, lead: Frame) -> None:
+    """Write Lead, with some unconverted leads deleted (and a few of those undeleted)."""
+    n_leads = int(lead.entity.max()) + 1 if len(lead) else 0
+    converted = latest_version([lead.take(np.flatnonzero(lead.cols["IsConverted"] == 1))], n_leads)
     unconverted = np.flatnonzero(np.isnan(converted))
     rng = sink.rng("Lead")
-    lead, _, _ = delete_some(rng, lead, unconverted, n_leads, LEAD_DELETE_SHARE, UNDELETE_SHARE)
-    sink.write(lead, rng)
-    sink.write(by["LeadHistory"])
+    parts, _, _ = delete_some(rng, [lead], unconverted, n_leads, LEAD_DELETE_SHARE, UNDELETE_SHARE)
+    sink.write(parts, rng)
 
 
 def _write_activities(

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from orchestration.contract import ID_PREFIXES
 
-from .text import fixed_width_strings
+from .text import fixed_width_strings, void_items
 
 KINDS: tuple[str, ...] = tuple(ID_PREFIXES)
 _KIND_INDEX = {k: i for i, k in enumerate(KINDS)}
@@ -35,11 +35,6 @@ def id_codes(kind: str, counters: np.ndarray) -> np.ndarray:
     return (np.int64(_KIND_INDEX[kind]) << _SHIFT) | np.asarray(counters, dtype=np.int64)
 
 
-def _void(chars: np.ndarray) -> np.ndarray:
-    """``(n, w)`` characters as ``n`` opaque w-byte items (``np.take`` copies those fast)."""
-    return np.ascontiguousarray(chars).view(f"V{chars.shape[1]}").ravel()
-
-
 def _is_upper(chars: np.ndarray) -> np.ndarray:
     return ((chars >= ord("A")) & (chars <= ord("Z"))).astype(np.int64)
 
@@ -50,7 +45,7 @@ _HEADS = np.concatenate([_PREFIX_BYTES, np.tile(_POD, (len(KINDS), 1))], axis=1)
 _HEAD_BITS = _is_upper(_HEADS[:, :5]) @ (1 << np.arange(5)), _is_upper(_HEADS[:, 5])
 _DIGIT_UP = _is_upper(_BASE62)
 _PAIR_UP = _is_upper(_BASE62_PAIRS[:, 0]), _is_upper(_BASE62_PAIRS[:, 1])
-_CHECKSUMS = _void(
+_CHECKSUMS = void_items(
     np.stack(
         [np.repeat(_CHECKSUM, 32 * 32), np.tile(np.repeat(_CHECKSUM, 32), 32), np.tile(_CHECKSUM, 32 * 32)], 1
     )
@@ -74,10 +69,10 @@ def format_ids(codes: np.ndarray) -> pa.Array:
     p4, p3, p2, p1 = pairs
     d0 = counter % 62
     out = np.empty(len(codes), dtype=_ID_LAYOUT)
-    out["head"] = np.take(_void(_HEADS), kind)
-    out["d0"] = np.take(_void(_BASE62[:, None]), d0)
+    out["head"] = np.take(void_items(_HEADS), kind)
+    out["d0"] = np.take(void_items(_BASE62[:, None]), d0)
     for name, pair in (("p1", p1), ("p2", p2), ("p3", p3), ("p4", p4)):
-        out[name] = np.take(_void(_BASE62_PAIRS), pair)
+        out[name] = np.take(void_items(_BASE62_PAIRS), pair)
     hi, lo = _PAIR_UP
     block0 = _HEAD_BITS[0][kind]
     block1 = _HEAD_BITS[1][kind] | _DIGIT_UP[d0] << 1 | hi[p1] << 2 | lo[p1] << 3 | hi[p2] << 4

@@ -8,6 +8,8 @@ disqualified.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,6 +30,23 @@ CONVERSION_RATE = 0.12
 STOP_SHARE = np.array([0.23, 0.40, 0.28, 0.09])
 SKIP_MQL_PROB = 0.08
 DISQUALIFY_PROB = 0.85
+
+
+@dataclass
+class StatusEvents:
+    """Every status a lead entered, in (lead, time) order: what LeadHistory is made of.
+
+    Kept apart from the Lead frame so that the generator can write and drop the leads before it
+    builds their history (at scale L each weighs over a gigabyte).
+    """
+
+    lead: np.ndarray
+    status: np.ndarray
+    t: np.ndarray
+    names: tuple[str, ...]
+
+    def history_frame(self) -> Frame:
+        return _history_rows(self.names, self.lead, self.status, self.t)
 
 
 def _dwell(rng: np.random.Generator, status: int, n: int) -> np.ndarray:
@@ -52,8 +71,8 @@ def simulate_leads(
     statuses: LeadStatuses,
     first_day: float,
     conv_opp: np.ndarray,
-) -> list[Frame]:
-    """Lead and LeadHistory frames; one converted lead per opportunity of ``conv_opp``.
+) -> tuple[Frame, StatusEvents]:
+    """The Lead frame and the status events of LeadHistory; a converted lead per ``conv_opp``.
 
     ``rng`` continues the stream :func:`converted_opportunities` drew ``conv_opp`` from.
     """
@@ -149,7 +168,7 @@ def simulate_leads(
         ev_status,
         ev_t,
     )
-    return [lead_frame, _history_rows(names, ev_lead, ev_status, ev_t)]
+    return lead_frame, StatusEvents(ev_lead, ev_status, ev_t, names)
 
 
 def _lead_rows(

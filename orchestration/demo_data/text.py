@@ -1,8 +1,8 @@
 """Fast text rendering of fixed-width values (Ids, timestamps) straight into Arrow string buffers.
 
-``pc.strftime`` costs about 2.5 µs per value, which made timestamps the bulk of the writer's time at
-scale M; building the characters as a ``uint8`` matrix with numpy and wrapping it as an Arrow string
-array without copying is some twenty times faster and gives the same bytes.
+``pc.strftime`` costs about 1.5-2.5 µs per value, which made timestamps the bulk of the writer's time
+at scale M. Here the characters are assembled with numpy lookups into fixed-width records and the
+buffer is wrapped as an Arrow string array without copying: about 35 times faster, same bytes.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import numpy as np
 import pyarrow as pa
 
 _DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
-_TS_WIDTH = 28  # YYYY-MM-DDTHH:MM:SS.mmm+0000
 _MS_PER_DAY = 86_400_000
 
 
@@ -26,7 +25,7 @@ def fixed_width_strings(chars: np.ndarray, null: np.ndarray | None = None) -> pa
         validity = pa.py_buffer(np.packbits(~null, bitorder="little"))
         nulls = int(null.sum())
     arr = pa.Array.from_buffers(offset_type, n, [validity, offsets, data], null_count=nulls)
-    return arr.cast(pa.string()) if offset_type != pa.string() else arr
+    return arr  # large_string only past 2 GB of text; the writer's chunks stay far below
 
 
 def _digit_table(width: int) -> np.ndarray:
@@ -82,13 +81,13 @@ def _clock_chars() -> np.ndarray:
     return chars
 
 
-def _void(chars: np.ndarray) -> np.ndarray:
+def void_items(chars: np.ndarray) -> np.ndarray:
     """``(n, w)`` characters as ``n`` opaque w-byte items: ``np.take`` copies those ten times faster."""
     return np.ascontiguousarray(chars).view(f"V{chars.shape[1]}").ravel()
 
 
-_CLOCK = _void(_clock_chars())
-_MILLIS = _void(_TABLES[3])
+_CLOCK = void_items(_clock_chars())
+_MILLIS = void_items(_TABLES[3])
 #: One rendered timestamp as a record of its parts.
 _TS_LAYOUT = np.dtype(
     [("date", "V10"), ("t", "S1"), ("clock", "V8"), ("dot", "S1"), ("ms", "V3"), ("tz", "S5")]
@@ -109,9 +108,9 @@ def format_timestamps(epoch_ms: np.ndarray, null: np.ndarray | None = None) -> p
         first = int(days.min())
         span = int(days.max()) - first + 1
         if span <= len(ms):
-            out["date"] = np.take(_void(_date_chars(np.arange(first, first + span))), days - first)
+            out["date"] = np.take(void_items(_date_chars(np.arange(first, first + span))), days - first)
         else:
-            out["date"] = _void(_date_chars(days))
+            out["date"] = void_items(_date_chars(days))
     out["t"], out["dot"], out["tz"] = b"T", b".", b"+0000"
     out["clock"] = np.take(_CLOCK, secs)
     out["ms"] = np.take(_MILLIS, millis)

@@ -30,3 +30,16 @@
 {% macro kpi_amount(expression) -%}
     cast({{ expression }} as {{ dbt.type_numeric() }})
 {%- endmacro %}
+
+{#- Sum / average of a double-precision measure (minutes, days, per-rep values) computed in exact
+    numeric(28, 6): a floating-point sum depends on the order rows arrive in, which changes between runs
+    on a parallel engine, and a re-run of the same day must give identical marts. The result is double
+    precision again, so the column type does not change. -#}
+{% macro kpi_exact_sum(expression) -%}
+    cast(sum(cast({{ expression }} as {{ dbt.type_numeric() }})) as {{ type_double() }})
+{%- endmacro %}
+
+{#- `over` is an optional window clause, e.g. "over (partition by quarter_start)". -#}
+{% macro kpi_exact_avg(expression, over='') -%}
+    cast(avg(cast({{ expression }} as {{ dbt.type_numeric() }})) {{ over }} as {{ type_double() }})
+{%- endmacro %}

@@ -21,8 +21,8 @@ weekly as (
         category,
         count(*) as activity_count,
         sum({{ kpi_flag('is_customer_touch') }}) as customer_touch_count,
-        coalesce(sum(duration_minutes), 0) as duration_minutes,
-        coalesce(sum(case when is_selling then duration_minutes end), 0) as selling_minutes
+        coalesce({{ kpi_exact_sum('duration_minutes') }}, 0) as duration_minutes,
+        coalesce({{ kpi_exact_sum('case when is_selling then duration_minutes end') }}, 0) as selling_minutes
     from activities
     group by rep_id, week_start, category
 ),

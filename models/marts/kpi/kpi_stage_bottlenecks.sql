@@ -57,7 +57,7 @@ dwell as (
         stage_name,
         quarter_start,
         count(*) as completed_stay_count,
-        sum(days_in_stage) as total_days_in_stage,
+        {{ kpi_exact_sum('days_in_stage') }} as total_days_in_stage,
         cast({{ kpi_percentile_cont(0.5, 'days_in_stage') }} as {{ type_double() }}) as median_days_in_stage,
         cast({{ kpi_percentile_cont(0.9, 'days_in_stage') }} as {{ type_double() }}) as p90_days_in_stage
     from completed_stays

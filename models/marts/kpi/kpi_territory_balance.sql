@@ -131,15 +131,15 @@ per_rep as (
 indexed as (
     select
         per_rep.*,
-        {{ kpi_safe_divide('accounts_per_rep', 'avg(accounts_per_rep) over (partition by quarter_start)') }}
+        {{ kpi_safe_divide('accounts_per_rep', kpi_exact_avg('accounts_per_rep', 'over (partition by quarter_start)')) }}
             as accounts_per_rep_index,
         {{ kpi_safe_divide('open_pipeline_per_rep_corporate',
-            'avg(open_pipeline_per_rep_corporate) over (partition by quarter_start)') }}
+            kpi_exact_avg('open_pipeline_per_rep_corporate', 'over (partition by quarter_start)')) }}
             as open_pipeline_per_rep_index,
         {{ kpi_safe_divide('bookings_per_rep_corporate',
-            'avg(bookings_per_rep_corporate) over (partition by quarter_start)') }}
+            kpi_exact_avg('bookings_per_rep_corporate', 'over (partition by quarter_start)')) }}
             as bookings_per_rep_index,
-        {{ kpi_safe_divide('quota_per_rep_corporate', 'avg(quota_per_rep_corporate) over (partition by quarter_start)') }}
+        {{ kpi_safe_divide('quota_per_rep_corporate', kpi_exact_avg('quota_per_rep_corporate', 'over (partition by quarter_start)')) }}
             as quota_per_rep_index
     from per_rep
 ),

@@ -11,8 +11,10 @@ SEED ?= 7
 START ?= 2025-01-01
 export SALES_WH_PARTITION_START ?= $(START)
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+# Instance config (one warehouse-writing run at a time); copied into DAGSTER_HOME when it has none.
+DAGSTER_YAML := orchestration/dagster.yaml
 
-.PHONY: install run test test-fast lint format ui bench docs clean
+.PHONY: install dagster-home run test test-spark test-fast lint format ui bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,9 +24,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Generate demo data, run the whole pipeline through Dagster, publish, print a KPI summary.
-run: install
+dagster-home:
 	@mkdir -p $(DAGSTER_HOME)
+	@test -f $(DAGSTER_HOME)/dagster.yaml || cp $(DAGSTER_YAML) $(DAGSTER_HOME)/dagster.yaml
+	@grep -q 'sales_wh/warehouse_writer' $(DAGSTER_HOME)/dagster.yaml || echo "warning: $(DAGSTER_HOME)/dagster.yaml has no run limit on sales_wh/warehouse_writer (see $(DAGSTER_YAML))"
+
+## Generate demo data, run the whole pipeline through Dagster, publish, print a KPI summary.
+run: install dagster-home
 	$(BIN)/sales-wh demo --scale $(SCALE) --days $(DAYS) --seed $(SEED) --start $(START)
 
 ## Lint, then the whole test suite (unit, dbt, Dagster end-to-end, PostgreSQL portability when a server is up).
@@ -32,6 +38,11 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+## dbt models on a local Apache Spark (dbt-spark session; needs Java 17), compared with DuckDB. Slow.
+test-spark: install
+	$(BIN)/python -m pip install -q -e ".[dev,postgres,spark]"
+	SALES_WH_SPARK_TESTS=1 $(BIN)/pytest tests/test_portability_spark.py
 
 test-fast: install
 	$(BIN)/pytest -m "not e2e"
@@ -45,8 +56,7 @@ format: install
 	$(BIN)/ruff format .
 
 ## Dagster UI with the asset graph, checks, schedule and sensor (http://127.0.0.1:3000).
-ui: install
-	@mkdir -p $(DAGSTER_HOME)
+ui: install dagster-home
 	$(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
 
 ## dbt documentation site of the models (target/index.html).

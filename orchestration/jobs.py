@@ -2,12 +2,18 @@
 
 DuckDB allows one writer process, so every job runs its steps in one process, one after another
 (``in_process_executor``): the loader, dbt (a subprocess of that step) and publish never overlap.
+Runs do not overlap either: every run carries the ``WAREHOUSE_WRITER_TAG`` tag, and the instance
+config shipped in ``orchestration/dagster.yaml`` (copied into ``$DAGSTER_HOME`` by ``make ui``/``make
+run``) limits runs with that tag to one at a time, so the schedule and the sensor queue behind each
+other under ``dagster dev`` or the daemon.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from orchestration.resources import WAREHOUSE_WRITER_TAG, WAREHOUSE_WRITER_VALUE
 
 DAILY_JOB = "daily_pipeline"
 
@@ -18,5 +24,7 @@ def build_daily_job(partitions_def: dg.PartitionsDefinition) -> UnresolvedAssetJ
         selection=dg.AssetSelection.all(),
         partitions_def=partitions_def,
         executor_def=dg.in_process_executor,
+        # Run tags (not op tags): the run queue reads them to keep one warehouse writer at a time.
+        run_tags={WAREHOUSE_WRITER_TAG: WAREHOUSE_WRITER_VALUE},
         description="Load the landing batches of the dates, build and test dbt, check the marts, publish.",
     )

@@ -55,6 +55,7 @@ def run_pipeline(
     *,
     instance: dg.DagsterInstance | None = None,
     run_config: dict | None = None,
+    log_level: str = "INFO",
 ) -> PipelineResult:
     """Execute the daily job over the extract dates ``start..end`` (inclusive) as one run.
 
@@ -79,7 +80,8 @@ def run_pipeline(
         instance=instance,
         partition_key=partition_key,
         tags=tags,
-        run_config=run_config,
+        # The console logger's default is DEBUG: one line per event, thousands for a backfill.
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, **(run_config or {})},
         raise_on_error=False,
     )
     failed = [e.step_key for e in result.all_events if e.is_step_failure and e.step_key]

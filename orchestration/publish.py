@@ -22,7 +22,7 @@ import dagster as dg
 import duckdb
 
 from orchestration.contract import OBJECTS, RAW_SCHEMA
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WarehouseResource, retry_on_warehouse_lock
 from orchestration.warehouse import connect_warehouse
 
 RUN_HISTORY = "run_history"
@@ -245,7 +245,7 @@ def build_publish_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         description="Atomic read-only copy of marts, core dims and facts, run history and check results.",
     )
     def published(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        with warehouse.connect(read_only=True) as con:
+        with retry_on_warehouse_lock(context), warehouse.connect(read_only=True) as con:
             tables = tables_to_publish(con)
             missing = objects_not_found(con)
         if missing:
@@ -257,7 +257,8 @@ def build_publish_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
             checks=run_check_records(context.instance, context.run.run_id),
             objects_not_found=missing,
         )
-        counts = publish(Path(warehouse.warehouse_path), Path(warehouse.published_path), request)
+        with retry_on_warehouse_lock(context):
+            counts = publish(Path(warehouse.warehouse_path), Path(warehouse.published_path), request)
         context.log.info(f"published {len(counts)} tables to {warehouse.published_path}")
         return dg.MaterializeResult(
             metadata={

@@ -31,6 +31,13 @@ def parse_date_formats(spec: str) -> dict[str, str]:
     return formats
 
 
+def _reject_rate(text: str) -> float:
+    rate = float(text)
+    if not 0 <= rate <= 1:
+        raise ValueError(f"SALES_WH_MAX_REJECT_RATE must be a fraction between 0 and 1, got {text!r}")
+    return rate
+
+
 @dataclass(frozen=True)
 class Settings:
     landing_dir: Path
@@ -43,6 +50,8 @@ class Settings:
     partition_start: date
     schedule_cron: str
     schedule_timezone: str
+    #: Largest share of a batch's source rows that may be rejected before its landing check fails.
+    max_reject_rate: float = 0.05
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,4 +67,5 @@ class Settings:
             partition_start=date.fromisoformat(_env("SALES_WH_PARTITION_START", "2025-01-01")),
             schedule_cron=_env("SALES_WH_SCHEDULE_CRON", "0 6 * * *"),
             schedule_timezone=_env("SALES_WH_SCHEDULE_TIMEZONE", "UTC"),
+            max_reject_rate=_reject_rate(_env("SALES_WH_MAX_REJECT_RATE", "0.05")),
         )

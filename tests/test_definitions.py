@@ -4,7 +4,12 @@ automation present, the landing sensor never requests the same folder twice, pub
 import hashlib
 import json
 import os
+import random
+import shutil
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,7 +24,7 @@ from orchestration.publish import RUN_HISTORY, PublishRequest, publish, temp_pat
 from orchestration.resources import WarehouseResource
 from orchestration.schedules import DAILY_SCHEDULE
 from orchestration.sensors import LANDING_SENSOR, RANGE_END_TAG, RANGE_START_TAG
-from orchestration.settings import Settings
+from orchestration.settings import PROJECT_ROOT, Settings
 
 
 @pytest.fixture
@@ -225,3 +230,213 @@ def test_failed_publish_leaves_the_previous_file_byte_identical(tmp_path: Path, 
     con = duckdb.connect(str(published), read_only=True)
     assert con.execute(f"select run_id from {RUN_HISTORY}").fetchall() == [("run-1",)]
     con.close()
+
+
+# --- one warehouse writer at a time ------------------------------------------------------------------
+
+
+def test_instance_config_allows_one_warehouse_writing_run(tmp_path: Path, defs: dg.Definitions) -> None:
+    """The shipped dagster.yaml, in a real instance, queues a second run of the job behind the first."""
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+    from dagster._utils.tags import TagConcurrencyLimitsCounter
+
+    from orchestration.resources import WAREHOUSE_WRITER_TAG
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+        assert {"key": WAREHOUSE_WRITER_TAG, "limit": 1} in [dict(limit) for limit in limits]
+
+        job = defs.resolve_job_def(DAILY_JOB)
+        assert WAREHOUSE_WRITER_TAG in job.run_tags  # so every run of the job carries it
+        scheduled = instance.create_run_for_job(job, tags={**job.run_tags, "dagster/partition": "2025-01-02"})
+        from_sensor = instance.create_run_for_job(job, tags={**job.run_tags, "landing_folders": "1"})
+        unrelated = instance.create_run_for_job(job, tags={"dagster/partition": "2025-01-02"})
+        # The counter the run queue uses: with the scheduled run in progress, the sensor's run waits.
+        counter = TagConcurrencyLimitsCounter(limits, [scheduled])
+        assert counter.is_blocked(from_sensor)
+        assert not counter.is_blocked(unrelated)
+        assert not TagConcurrencyLimitsCounter(limits, []).is_blocked(from_sensor)
+
+
+class LockHolder:
+    """Another process holding the warehouse file's write lock until :meth:`release`."""
+
+    def __init__(self, path: Path) -> None:
+        code = (
+            f"import duckdb, sys; c = duckdb.connect({str(path)!r}); "
+            "print('locked', flush=True); sys.stdin.read()"
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout.readline().strip() == "locked"
+
+    def release(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait()
+
+
+@pytest.fixture
+def lock_holder(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[LockHolder]:
+    import orchestration.resources as resources
+
+    # Short waits for the test (the real ones are minutes); the retry logic itself is unchanged.
+    monkeypatch.setattr(resources, "LOCK_BASE_SECONDS", 0.05)
+    monkeypatch.setattr(resources, "LOCK_MAX_RETRIES", 2)
+    holder = LockHolder(settings.warehouse_path)
+    yield holder
+    holder.release()
+
+
+def _step_events(result: dg.ExecuteInProcessResult, kind: dg.DagsterEventType) -> list[dg.DagsterEvent]:
+    return [e for e in result.all_events if e.event_type == kind]
+
+
+def test_raw_asset_retries_while_another_process_holds_the_lock(
+    defs: dg.Definitions, settings: Settings, lock_holder: LockHolder
+) -> None:
+    _land(settings.landing_dir, "User", "2025-01-02")
+    result = _materialize_raw(defs, settings, "users", "2025-01-02")
+    assert not result.success  # the lock is held throughout: every retry meets it
+    assert len(_step_events(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)) == 2
+    (failure,) = result.get_step_failure_events()
+    assert "Could not set lock" in str(failure.step_failure_data.error.to_string())
+
+
+def test_step_goes_on_once_the_other_process_releases_the_lock(
+    settings: Settings, lock_holder: LockHolder
+) -> None:
+    from orchestration.resources import retry_on_warehouse_lock
+
+    warehouse = WarehouseResource.from_settings(settings)
+
+    @dg.op
+    def write(context: dg.OpExecutionContext) -> int:
+        if context.retry_number == 1:
+            lock_holder.release()  # the other process finishes between our attempts
+        with retry_on_warehouse_lock(context), warehouse.connect() as con:
+            return con.execute("select 42").fetchone()[0]
+
+    @dg.job
+    def one_writer() -> None:
+        write()
+
+    result = one_writer.execute_in_process(raise_on_error=False)
+    assert result.success and result.output_for_node("write") == 42
+    assert len(_step_events(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)) == 1
+
+
+def test_lock_waits_back_off_with_jitter_and_outlast_a_long_run() -> None:
+    from orchestration.resources import (
+        LOCK_BASE_SECONDS,
+        LOCK_MAX_RETRIES,
+        LOCK_MAX_SECONDS,
+        lock_wait_seconds,
+    )
+
+    assert LOCK_BASE_SECONDS * 0.5 <= lock_wait_seconds(1) <= LOCK_BASE_SECONDS * 1.5
+    assert LOCK_BASE_SECONDS * 1.0 <= lock_wait_seconds(2) <= LOCK_BASE_SECONDS * 3.0
+    assert lock_wait_seconds(LOCK_MAX_RETRIES) <= LOCK_MAX_SECONDS * 1.5
+    assert len({lock_wait_seconds(1) for _ in range(5)}) > 1  # jittered: two waiters do not collide again
+    # Even with the smallest jitter, all retries together wait more than 15 minutes.
+    assert sum(lock_wait_seconds(n, _LowestJitter()) for n in range(1, LOCK_MAX_RETRIES + 1)) > 15 * 60
+
+
+class _LowestJitter(random.Random):
+    def uniform(self, low: float, high: float) -> float:
+        return low
+
+
+def test_other_io_errors_are_not_treated_as_a_lock(tmp_path: Path) -> None:
+    from orchestration.resources import retry_on_warehouse_lock
+
+    not_a_database = tmp_path / "not_a_database.duckdb"
+    not_a_database.write_text("this is not a DuckDB file\n" * 100)
+    with pytest.raises(duckdb.Error) as caught, retry_on_warehouse_lock(dg.build_op_context()):
+        duckdb.connect(str(not_a_database)).close()
+    assert not isinstance(caught.value, dg.RetryRequested)
+
+
+# --- a batch wrong as a whole fails the blocking landing check -------------------------------------------
+
+
+def _materialize_raw(
+    defs: dg.Definitions, settings: Settings, obj: str, day: str
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [defs.get_assets_def(dg.AssetKey(["raw", obj]))],
+        partition_key=day,
+        resources={"warehouse": WarehouseResource.from_settings(settings)},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def test_batch_error_is_reported_as_a_failed_blocking_check(defs: dg.Definitions, settings: Settings) -> None:
+    folder = settings.landing_dir / "Opportunity" / "2025-01-05"
+    folder.mkdir(parents=True)
+    # No StageName column (required by the contract): the batch is wrong as a whole.
+    (folder / "no_stage.csv").write_text(
+        "Id,CloseDate,CreatedDate,OwnerId\n006000000000000001,2025-02-01,2025-01-02T10:00:00Z,005000000000000001\n"
+    )
+    result = _materialize_raw(defs, settings, "opportunity", "2025-01-05")
+    assert not result.success
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "landing_errors"]
+    assert not evaluation.passed and evaluation.blocking
+    assert evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert "no_stage.csv" in evaluation.description and "StageName" in evaluation.description
+    assert result.get_asset_materialization_events() == []  # nothing was loaded
+    failure = result.get_step_failure_events()[0]
+    assert "no_stage.csv" in failure.step_failure_data.error.message
+
+
+# --- reject rate -----------------------------------------------------------------------------------------
+
+
+def _land_opportunities(landing: Path, day: str, rows: int, bad_dates: int) -> None:
+    """``rows`` valid opportunities, the last ``bad_dates`` of them with an impossible CloseDate
+    (rejected by the loader, one reject row per bad cell)."""
+    folder = landing / "Opportunity" / day
+    folder.mkdir(parents=True)
+    close = ["2025-02-01"] * (rows - bad_dates) + ["2025-02-30"] * bad_dates
+    lines = [
+        f"006{n:015d},Prospecting,{c},2025-01-02T10:00:00Z,005000000000000001,100,USD"
+        for n, c in enumerate(close, start=1)
+    ]
+    header = "Id,StageName,CloseDate,CreatedDate,OwnerId,Amount,CurrencyIsoCode\n"
+    (folder / "opps.csv").write_text(header + "\n".join(lines) + "\n")
+
+
+def _raw_rows(settings: Settings, day: str) -> int:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute("select count(*) from raw.opportunity where _extract_date = ?", [day]).fetchone()[
+            0
+        ]
+    finally:
+        con.close()
+
+
+def test_too_many_rejected_rows_fail_the_blocking_check_and_roll_back(
+    defs: dg.Definitions, settings: Settings
+) -> None:
+    # 4 rejected rows of 100 is 4%, within the default 5%: loaded, check passes.
+    _land_opportunities(settings.landing_dir, "2025-01-06", rows=100, bad_dates=4)
+    ok = _materialize_raw(defs, settings, "opportunity", "2025-01-06")
+    assert ok.success
+    assert _raw_rows(settings, "2025-01-06") == 96
+
+    # 12 of 120 is 10%: the whole batch is rolled back, the blocking check fails on the reject rate.
+    _land_opportunities(settings.landing_dir, "2025-01-07", rows=120, bad_dates=12)
+    bad = _materialize_raw(defs, settings, "opportunity", "2025-01-07")
+    assert not bad.success
+    (errors,) = [e for e in bad.get_asset_check_evaluations() if e.check_name == "landing_errors"]
+    assert not errors.passed
+    assert errors.metadata["failed_expectations"].value == ["reject_rate_within_limit"]
+    assert _raw_rows(settings, "2025-01-07") == 0
+    assert _raw_rows(settings, "2025-01-06") == 96  # the earlier batch is untouched

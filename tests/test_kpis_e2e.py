@@ -104,8 +104,10 @@ def stage_flags() -> pd.DataFrame:
 def opportunities(landing: Path) -> pd.DataFrame:
     opps = live_records(read_object(landing, "Opportunity"))
     opps = opps.merge(stage_flags(), how="left", left_on="StageName", right_on="stage_name")
-    opps["is_closed"] = opps["is_closed"].astype("boolean").fillna(False).astype(bool)
-    opps["is_won"] = opps["is_won"].astype("boolean").fillna(False).astype(bool)
+    # a stage missing from the seed falls back to the source's IsClosed / IsWon, else false
+    for column, source in (("is_closed", "IsClosed"), ("is_won", "IsWon")):
+        source_flag = flag(opps[source]) if source in opps else pd.Series(False, index=opps.index)
+        opps[column] = opps[column].astype("boolean").fillna(source_flag).astype(bool)
     opps["close_date"] = pd.to_datetime(opps["CloseDate"], format="%Y-%m-%d")
     opps["amount"] = pd.to_numeric(opps["Amount"])
     return opps
@@ -150,6 +152,11 @@ def expected_bookings(landing: Path) -> float:
     rate = conversion_rates(landing, opps).to_numpy()
     corporate = opps["amount"].to_numpy() / rate
     return float(np.nansum(np.where(opps["is_won"].to_numpy(), corporate, np.nan)))
+
+
+def expected_closed_and_won_counts(landing: Path) -> tuple[int, int]:
+    opps = opportunities(landing)
+    return int(opps["is_closed"].sum()), int((opps["is_closed"] & opps["is_won"]).sum())
 
 
 def expected_win_rate(landing: Path) -> float:
@@ -232,6 +239,34 @@ def test_lead_conversion_of_one_cohort_matches_landing_files(built: tuple[Path, 
     assert actual == pytest.approx(expected_cohort_conversion(landing, COHORT_MONTH), rel=1e-12)
 
 
+@pytest.mark.parametrize("mart", ["kpi_deal_size", "kpi_deal_size_quarterly"])
+def test_deal_size_sums_to_total_bookings_once(built: tuple[Path, Path], mart: str) -> None:
+    """One grain per table: summing won_amount_corporate over ALL rows gives total bookings, not 2x."""
+    landing, warehouse = built
+    actual = mart_value(warehouse, f"select sum(won_amount_corporate) from marts.{mart}")
+    assert actual == pytest.approx(expected_bookings(landing), rel=1e-7, abs=1.0)
+
+
+def test_activity_effectiveness_counts_each_closed_deal_once(built: tuple[Path, Path]) -> None:
+    landing, warehouse = built
+    closed, won = expected_closed_and_won_counts(landing)
+    assert closed > 0
+    sums = "sum(closed_opportunity_count), sum(won_opportunity_count), sum(touch_count)"
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        closed_sum, won_sum, touches = con.execute(
+            f"select {sums} from marts.kpi_activity_effectiveness"
+        ).fetchone()
+        (category_touches,) = con.execute(
+            "select sum(touch_count) from marts.kpi_activity_effectiveness_by_category"
+        ).fetchone()
+    finally:
+        con.close()
+    assert (closed_sum, won_sum) == (closed, won)
+    # the per-category table splits the same touches, each once
+    assert category_touches == touches > 0
+
+
 def test_kpi_marts_are_not_empty(built: tuple[Path, Path]) -> None:
     _, warehouse = built
     for mart in (
@@ -241,6 +276,8 @@ def test_kpi_marts_are_not_empty(built: tuple[Path, Path]) -> None:
         "kpi_pipeline_coverage",
         "kpi_sales_velocity",
         "kpi_activity_effectiveness",
+        "kpi_activity_effectiveness_by_category",
+        "kpi_deal_size_quarterly",
         "kpi_territory_balance",
         "kpi_deal_size",
     ):

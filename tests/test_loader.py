@@ -23,6 +23,7 @@ from orchestration.ingestion.loader import (
 from orchestration.warehouse import connect_warehouse
 
 OPP = get_object("Opportunity")
+ROLE = get_object("UserRole")
 D2 = date(2025, 1, 2)
 D3 = date(2025, 1, 3)
 OPP_HEADER = "Id,StageName,CloseDate,CreatedDate,OwnerId,Amount,SystemModstamp"
@@ -213,12 +214,6 @@ def test_corrupt_parquet_is_a_batch_error(warehouse, tmp_path):
     path.parent.mkdir(parents=True)
     path.write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(BatchError, match=r"broken\.parquet: unreadable Parquet file"):
-        load_batches(warehouse, OPP, tmp_path, [D2])
-
-
-def test_csv_with_a_ragged_row_is_a_batch_error(warehouse, tmp_path):
-    write(tmp_path, "Opportunity", D2, "a.csv", f"{OPP_HEADER}\n{opp_row(1)}\n{opp_row(2)},extra,cells\n")
-    with pytest.raises(BatchError, match=r"a\.csv: unreadable CSV file"):
         load_batches(warehouse, OPP, tmp_path, [D2])
 
 
@@ -417,3 +412,143 @@ def test_before_commit_refusal_rolls_back_and_keeps_previous_partition(warehouse
     ids = warehouse.execute("SELECT id FROM raw.opportunity ORDER BY id").fetchall()
     assert ids == [("006000000000000001",), ("006000000000000002",)]
     assert warehouse.execute("SELECT source_rows FROM raw._load_audit").fetchall() == [(2,)]
+
+
+# ------------------------------------------------------------------ every source row loaded or rejected
+
+
+def test_blank_first_line_is_a_batch_error(warehouse, tmp_path):
+    write(tmp_path, "UserRole", D2, "a.csv", "\nId,Name\n00EA,x\n00EB,y")
+    ensure_raw_schema(warehouse)
+    with pytest.raises(BatchError, match=r"a\.csv: no header on line 1"):
+        load_batches(warehouse, ROLE, tmp_path, [D2])
+    assert warehouse.execute("SELECT count(*) FROM raw._load_audit").fetchone()[0] == 0
+
+
+def test_header_of_empty_cells_is_a_batch_error(warehouse, tmp_path):
+    write(tmp_path, "UserRole", D2, "a.csv", ",\n00EA,x\n")
+    with pytest.raises(BatchError, match=r"a\.csv: no header on line 1"):
+        load_batches(warehouse, ROLE, tmp_path, [D2])
+
+
+def test_jsonl_of_empty_objects_is_a_batch_error(warehouse, tmp_path):
+    write(tmp_path, "UserRole", D2, "a.jsonl", "{}\n\n{}\n")
+    with pytest.raises(BatchError, match=r"a\.jsonl: required column\(s\) Id, Name missing"):
+        load_batches(warehouse, ROLE, tmp_path, [D2])
+
+
+def test_files_of_blank_lines_only_load_nothing(warehouse, tmp_path):
+    write(tmp_path, "UserRole", D2, "a.csv", "\r\n\r\n")
+    write(tmp_path, "UserRole", D2, "b.jsonl", "\n \n")
+    (result,) = load_batches(warehouse, ROLE, tmp_path, [D2])
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_blank_lines_and_quoted_newlines_keep_physical_line_numbers(warehouse, tmp_path, newline):
+    lines = [
+        "Id,Name",  # 1
+        "",  # 2 blank
+        '00EA,"two',  # 3: record starts here ...
+        'lines"',  # 4 ... and ends here
+        "",  # 5 blank
+        "",  # 6 blank
+        "00EB,",  # 7: Name required, empty -> reject on line 7
+        '"00EC","with',  # 8: a blank line INSIDE quotes is part of the value
+        "",  # 9
+        'blank"',  # 10
+        "00ED,",  # 11: reject
+        "",  # 12 blank at the end
+        "",  # 13 blank at the end
+    ]
+    write(tmp_path, "UserRole", D2, "a.csv", newline.join(lines) + newline)
+    (result,) = load_batches(warehouse, ROLE, tmp_path, [D2])
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (4, 2, 2)
+    assert warehouse.execute("SELECT id, name, _source_line FROM raw.user_role ORDER BY id").fetchall() == [
+        ("00EA", f"two{newline}lines", 3),
+        ("00EC", f"with{newline}{newline}blank", 8),
+    ]
+    assert {(r[1], r[2], r[4]) for r in rejects(warehouse, "UserRole")} == {
+        (7, "name", "required field is empty"),
+        (11, "name", "required field is empty"),
+    }
+
+
+def test_ragged_rows_are_rejected_with_file_and_physical_line(warehouse, tmp_path):
+    text = "\n".join(
+        [
+            "Id,Name,ParentRoleId",  # 1: three fields
+            '00E1,"Sales, EMEA",',  # 2: a quoted comma is not a separator: 3 fields, loads
+            '00E2,"multi',  # 3: 3 fields over lines 3-4, loads
+            'line, with comma",00E1',  # 4
+            "00E3,x,00E1,extra",  # 5: 4 fields -> reject
+            "",  # 6 blank
+            "00E4",  # 7: 1 field -> reject
+            '00E5,"a ""quoted"", word",00E1',  # 8: doubled quotes, 3 fields, loads
+            '00E6,"x',  # 9: 4 fields over lines 9-10 -> reject on line 9
+            ',y",z,w',  # 10
+            "00E7,ok,",  # 11: loads
+        ]
+    )
+    write(tmp_path, "UserRole", D2, "a.csv", text + "\n")
+    (result,) = load_batches(warehouse, ROLE, tmp_path, [D2])
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (7, 4, 3)
+    rel = "UserRole/2025-01-02/a.csv"
+    assert rejects(warehouse, "UserRole") == {
+        (rel, 5, None, "00E3,x,00E1,extra", "row has 4 fields, header has 3"),
+        (rel, 7, None, "00E4", "row has 1 field, header has 3"),
+        (rel, 9, None, '00E6,"x', "row has 4 fields, header has 3"),
+    }
+    assert warehouse.execute(
+        "SELECT id, name, parent_role_id, _source_line FROM raw.user_role ORDER BY id"
+    ).fetchall() == [
+        ("00E1", "Sales, EMEA", None, 2),
+        ("00E2", "multi\nline, with comma", "00E1", 3),
+        ("00E5", 'a "quoted", word', "00E1", 8),
+        ("00E7", "ok", None, 11),
+    ]
+
+
+def test_a_ragged_opportunity_row_is_a_reject_not_a_batch_error(warehouse, tmp_path):
+    write(
+        tmp_path,
+        "Opportunity",
+        D2,
+        "a.csv",
+        f"{OPP_HEADER}\n{opp_row(1)}\n{opp_row(2)},extra,cells\n{opp_row(3)}\n",
+    )
+    (result,) = load_batches(warehouse, OPP, tmp_path, [D2])
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (3, 2, 1)
+    assert {(r[1], r[4]) for r in rejects(warehouse)} == {(3, "row has 9 fields, header has 7")}
+
+
+def test_amounts_with_more_than_two_decimals_are_rejected_not_rounded(warehouse, tmp_path):
+    rows = [
+        opp_row(1, amount="1.005"),  # line 2: would round to 1.01 -> reject
+        opp_row(2, amount="1.500"),  # line 3: trailing zeros are exact: 1.50
+        opp_row(3, amount="-0.001"),  # line 4: reject
+        opp_row(4, amount="2.25"),  # line 5
+        opp_row(5, amount="12345678901234567"),  # line 6: 17 digits: not an amount
+    ]
+    write(tmp_path, "Opportunity", D2, "a.csv", OPP_HEADER + "\n" + "\n".join(rows) + "\n")
+    (result,) = load_batches(warehouse, OPP, tmp_path, [D2])
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (5, 2, 3)
+    assert warehouse.execute("SELECT amount FROM raw.opportunity ORDER BY id").fetchall() == [
+        (Decimal("1.50"),),
+        (Decimal("2.25"),),
+    ]
+    assert {(r[1], r[3], r[4]) for r in rejects(warehouse)} == {
+        (2, "1.005", "more than 2 decimal places"),
+        (4, "-0.001", "more than 2 decimal places"),
+        (6, "12345678901234567", rejects_reason_amount()),
+    }
+
+
+def test_source_rows_of_each_format_are_counted_from_the_files(warehouse, tmp_path):
+    write(tmp_path, "UserRole", D2, "a.csv", "Id,Name\n00E1,a\n\n00E2,b\n")  # 2 records
+    write(tmp_path, "UserRole", D2, "b.jsonl", '{"Id": "00E3", "Name": "c"}\n\n{"Id": "00E4"}\n')  # 2 lines
+    folder = tmp_path / "UserRole" / D2.isoformat()
+    pq.write_table(pa.table({"Id": ["00E5", "00E6", None], "Name": ["e", "f", "g"]}), folder / "c.parquet")
+    (result,) = load_batches(warehouse, ROLE, tmp_path, [D2])
+    # 00E4 has no Name, the third Parquet row no Id: 7 source rows, 5 loaded, 2 rejected.
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (7, 5, 2)

@@ -174,3 +174,40 @@ def test_blocking_check_failure_is_not_published(env: Path, first_run) -> None:
     assert con.execute("select count(*) from marts.kpi_bookings").fetchone()[0] > 0
     assert con.execute("select count(*) from run_history").fetchone()[0] >= 1
     con.close()
+
+
+def test_batch_missing_a_required_column_fails_its_check_and_is_not_published(env: Path, first_run) -> None:
+    from orchestration.pipeline import run_pipeline
+
+    published = env / "published.duckdb"
+    before = _sha(published)
+    # A new extract day whose Opportunity file lacks the required StageName column: wrong as a whole.
+    source = sorted((env / "landing" / "Opportunity").glob("*/*.csv"))[0]
+    bad = pd.read_csv(source, dtype=str, keep_default_na=False).head(3).drop(columns=["StageName"])
+    bad_day = LAST + timedelta(days=2)
+    folder = env / "landing" / "Opportunity" / bad_day.isoformat()
+    folder.mkdir(parents=True)
+    bad.to_csv(folder / "no_stage.csv", index=False)
+
+    result = run_pipeline(bad_day)
+    assert not result.success
+    assert "raw__opportunity" in result.failed_steps
+    checks = [
+        e
+        for e in result.result.get_asset_check_evaluations()
+        if e.asset_key.path == ["raw", "opportunity"] and e.check_name == "landing_errors"
+    ]
+    assert [c.passed for c in checks] == [False]
+    assert "no_stage.csv" in checks[0].description and "StageName" in checks[0].description
+    assert _sha(published) == before
+    con = duckdb.connect(str(env / "warehouse.duckdb"), read_only=True)
+    assert con.execute(
+        "select count(*) from raw.opportunity where _extract_date = ?", [bad_day]
+    ).fetchone() == (0,)
+    con.close()
+
+
+def test_every_run_carries_the_warehouse_writer_tag(first_run) -> None:
+    from orchestration.resources import WAREHOUSE_WRITER_TAG
+
+    assert WAREHOUSE_WRITER_TAG in first_run.instance.get_run_by_id(first_run.run_id).tags

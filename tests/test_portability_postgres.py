@@ -8,38 +8,17 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
-from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from orchestration.contract import OBJECTS, RAW_SCHEMA
-from orchestration.demo_data import generate
-from orchestration.ingestion.loader import ensure_raw_schema, list_extract_dates, load_batches
-from orchestration.settings import PROJECT_ROOT
-from orchestration.warehouse import connect_warehouse
+from orchestration.contract import RAW_SCHEMA
+from tests.portability import assert_same_marts, build_duckdb_warehouse, run_dbt
 
 psycopg2 = pytest.importorskip("psycopg2")
 
 pytestmark = pytest.mark.e2e
-
-KPI_TABLES = (
-    "kpi_bookings",
-    "kpi_quota_attainment",
-    "kpi_deal_size",
-    "kpi_win_rate",
-    "kpi_lead_funnel",
-    "kpi_pipeline_funnel",
-    "kpi_stage_bottlenecks",
-    "kpi_pipeline_coverage",
-    "kpi_sales_velocity",
-    "kpi_rep_activity",
-    "kpi_activity_effectiveness",
-    "kpi_territory_balance",
-)
 
 PG_TYPES = {"DOUBLE": "double precision", "VARCHAR": "text"}
 
@@ -73,23 +52,9 @@ def pg_database():
     admin.close()
 
 
-def _dbt(args: list[str], env: dict[str, str], target_path: Path) -> None:
-    cmd = [
-        str(Path(sys.executable).parent / "dbt"),
-        *args,
-        "--profiles-dir",
-        str(PROJECT_ROOT / "dbt_project"),
-        "--target-path",
-        str(target_path),
-        "--log-path",
-        str(target_path / "logs"),
-    ]
-    proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
-
-
-def _copy_raw_to_postgres(con: duckdb.DuckDBPyConnection, pg) -> None:
+def _copy_raw_to_postgres(warehouse: Path, pg) -> None:
     """Create schema raw in PostgreSQL with the DuckDB column types and COPY every raw table over."""
+    con = duckdb.connect(str(warehouse), read_only=True)
     tables = [
         r[0]
         for r in con.execute(
@@ -110,29 +75,16 @@ def _copy_raw_to_postgres(con: duckdb.DuckDBPyConnection, pg) -> None:
             con.execute(f'select * from {RAW_SCHEMA}."{table}"').df().to_csv(buf, index=False, header=False)
             buf.seek(0)
             cur.copy_expert(f'copy {RAW_SCHEMA}."{table}" from stdin with (format csv)', buf)
+        cur.execute("analyze")  # fresh tables have no statistics: without them some joins take minutes
     pg.commit()
-    with pg.cursor() as cur:  # fresh tables have no statistics: without them some joins take minutes
-        cur.execute("analyze")
-    pg.commit()
+    con.close()
 
 
 def test_models_build_on_postgres_with_same_kpis(tmp_path: Path, pg_database) -> None:
-    landing = tmp_path / "landing"
-    generate(landing, scale="S", days=60, seed=11, start=date(2025, 1, 1))
-    warehouse = tmp_path / "warehouse.duckdb"
-    con = connect_warehouse(warehouse)
-    ensure_raw_schema(con)
-    for obj in OBJECTS:
-        load_batches(con, obj, landing, list_extract_dates(landing, obj))
-
-    base_env = {**os.environ, "SALES_WH_WAREHOUSE": str(warehouse)}
+    warehouse = build_duckdb_warehouse(tmp_path)
     pg = psycopg2.connect(**pg_database)
-    _copy_raw_to_postgres(con, pg)
-    con.close()
-
-    _dbt(["build", "--target", "duckdb"], base_env, tmp_path / "target_duckdb")
+    _copy_raw_to_postgres(warehouse, pg)
     pg_env = {
-        **base_env,
         "SALES_WH_DBT_TARGET": "postgres",
         "SALES_WH_PG_HOST": pg_database["host"],
         "SALES_WH_PG_PORT": str(pg_database["port"]),
@@ -140,33 +92,17 @@ def test_models_build_on_postgres_with_same_kpis(tmp_path: Path, pg_database) ->
         "SALES_WH_PG_PASSWORD": pg_database["password"],
         "SALES_WH_PG_DATABASE": pg_database["dbname"],
     }
-    _dbt(["build", "--target", "postgres"], pg_env, tmp_path / "target_pg")
+    run_dbt(["build", "--target", "postgres"], pg_env, tmp_path / "t_pg")
 
-    duck = duckdb.connect(str(warehouse), read_only=True)
-    for table in KPI_TABLES:
-        cols = duck.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = 'marts' and table_name = ? order by ordinal_position",
-            [table],
-        ).fetchall()
-        assert cols, f"marts.{table} missing in DuckDB"
-        numeric = [
-            c for c, t in cols if t.startswith(("DOUBLE", "DECIMAL", "BIGINT", "INTEGER", "HUGEINT", "FLOAT"))
-        ]
-        aggs = ", ".join(["count(*)"] + [f'round(cast(sum("{c}") as numeric), 4)' for c in numeric])
-        duck_vals = duck.execute(f"select {aggs} from marts.{table}").fetchone()
+    def query_pg(queries: list[str]) -> list[tuple]:
         with pg.cursor() as cur:
-            cur.execute(f"select {aggs} from marts.{table}")
-            pg_vals = cur.fetchone()
-        assert duck_vals[0] == pg_vals[0], (
-            f"{table}: {duck_vals[0]} rows on DuckDB, {pg_vals[0]} on PostgreSQL"
-        )
-        for name, d, p in zip(["count"] + numeric, duck_vals, pg_vals, strict=True):
-            if d is None or p is None:
-                assert d is None and p is None, f"{table}.{name}: DuckDB {d} vs PostgreSQL {p}"
-            else:
-                assert float(d) == pytest.approx(float(p), rel=1e-6, abs=1e-3), (
-                    f"{table}.{name}: DuckDB {d} vs PostgreSQL {p}"
-                )
-    duck.close()
-    pg.close()
+            answers = []
+            for sql in queries:
+                cur.execute(sql)
+                answers.append(cur.fetchone())
+            return answers
+
+    try:
+        assert_same_marts(warehouse, query_pg)
+    finally:
+        pg.close()

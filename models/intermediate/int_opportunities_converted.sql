@@ -23,29 +23,8 @@ currency_types as (
 
 rates_resolved as (
 
-    select
-        opportunities.opportunity_id,
-        opportunities.currency_code,
-        opportunities.amount,
-        dated_rates.conversion_rate as dated_conversion_rate,
-        currency_types.conversion_rate as current_conversion_rate,
-        case
-            when dated_rates.conversion_rate is not null then 'dated'
-            when currency_types.conversion_rate is not null then 'current'
-            when opportunities.currency_code = '{{ var("corporate_currency") }}' then 'corporate'
-        end as conversion_rate_source,
-        coalesce(
-            dated_rates.conversion_rate,
-            currency_types.conversion_rate,
-            case when opportunities.currency_code = '{{ var("corporate_currency") }}' then 1.0 end
-        ) as conversion_rate
-    from opportunities
-    left join dated_rates
-        on opportunities.currency_code = dated_rates.currency_code
-        and opportunities.close_date >= dated_rates.valid_from
-        and (dated_rates.valid_to is null or opportunities.close_date < dated_rates.valid_to)
-    left join currency_types
-        on opportunities.currency_code = currency_types.currency_code
+    -- the shared lookup (macros/corporate_conversion_rate.sql), at the close date
+    {{ select_with_corporate_rate('opportunities', 'currency_code', 'close_date') }}
 
 ),
 

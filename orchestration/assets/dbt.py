@@ -31,7 +31,7 @@ from dagster_dbt import (
 )
 
 from orchestration.contract import RAW_SCHEMA
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WarehouseResource, retry_on_warehouse_lock
 from orchestration.settings import PROJECT_ROOT
 
 DBT_PROFILES_DIR = PROJECT_ROOT / "dbt_project"
@@ -127,6 +127,10 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         # dbt inherits this process's environment; point it at the resource's warehouse file. The
         # loader closed its connection at the end of its step, so the subprocess can open the file.
         os.environ.update(dbt_env(warehouse))
+        # Wait out a lock held by another process (DuckDB: one writer) before starting dbt: a dbt
+        # failure cannot be told apart from a lock cheaply, and retrying a failed dbt test is pointless.
+        with retry_on_warehouse_lock(context), warehouse.connect():
+            pass
         context.log.info(f"dbt build on {warehouse.warehouse_path}")
         yield from dbt.cli(["build"], context=context).stream()
 

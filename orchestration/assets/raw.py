@@ -7,10 +7,13 @@ checks surface as two asset checks per raw asset: ``landing_errors`` (blocking, 
 The expectations run inside the load's transaction: when a blocking one fails, the load is rolled
 back (raw keeps its previous content, so no later run can build on the bad batch), the failed check is
 recorded, and the step fails, so dbt and publish do not run and the published file keeps the last good
-state. A corrected batch for the same extract date loads normally.
+state. A corrected batch for the same extract date loads normally. A batch wrong as a whole (a missing
+required column, an unreadable file: ``BatchError``) loads nothing; it is reported as a failed
+``landing_errors`` check whose description names the file and the problem, and the step fails.
+A warehouse locked by another process is waited out (``retry_on_warehouse_lock``).
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -22,19 +25,24 @@ from orchestration.checks.landing import (
     known_currencies,
     known_stages_from_seed,
     read_batch_frame,
+    reject_rate_outcome,
     validate_landing_frame,
 )
-from orchestration.contract import OBJECTS, RAW_SCHEMA, LandingObject, get_object
+from orchestration.contract import LOAD_AUDIT_TABLE, OBJECTS, RAW_SCHEMA, LandingObject, get_object
 from orchestration.ingestion.loader import BatchError, BatchResult, load_batches
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WarehouseResource, retry_on_warehouse_lock
 
 ERRORS_CHECK = "landing_errors"
 WARNINGS_CHECK = "landing_warnings"
 RAW_GROUP = "raw"
 
-#: Transient failures (locked file, I/O hiccup) are retried with exponential backoff; a BatchError is
-#: a data problem and fails at once (raised as ``dg.Failure``, which is never retried).
-RAW_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+#: Other transient failures (an I/O hiccup) are retried a few times with jittered exponential backoff.
+#: A warehouse locked by another process is waited out much longer, by ``retry_on_warehouse_lock``
+#: (which asks for its own retries). A BatchError is a data problem and fails at once (raised as
+#: ``dg.Failure``, which is never retried); a failed blocking check is never retried either.
+RAW_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 
 class RawLoadConfig(dg.Config):
@@ -128,8 +136,76 @@ def _validate(
         frame, obj, known_stages=known_stages_from_seed(), known_currencies=known_currencies(con)
     )
     context.log.info(f"{obj.name}: {len(outcomes)} landing expectations on {len(frame)} loaded rows")
-    label = dates[0].isoformat() if len(dates) == 1 else f"{dates[0]}..{dates[-1]}"
-    return [(label, o) for o in outcomes]
+    return [(_label(dates), o) for o in outcomes]
+
+
+def _audited_batches(
+    con: duckdb.DuckDBPyConnection, obj: LandingObject, dates: Sequence[date]
+) -> list[BatchResult]:
+    """The batches of this load as the loader audited them (``raw._load_audit``, inside its transaction:
+    ``before_commit`` only gets the connection), for the reject-rate expectation."""
+    rows = con.execute(
+        f"""SELECT extract_date, source_files, source_rows, loaded_rows, rejected_rows
+            FROM {RAW_SCHEMA}.{LOAD_AUDIT_TABLE}
+            WHERE object = ? AND extract_date IN (SELECT unnest(CAST(? AS DATE[])))
+            ORDER BY extract_date""",
+        [obj.name, list(dates)],
+    ).fetchall()
+    return [
+        BatchResult(obj.name, d, (), source, loaded, rejected, found=files > 0)
+        for d, files, source, loaded, rejected in rows
+    ]
+
+
+def _label(dates: Sequence[date]) -> str:
+    return dates[0].isoformat() if len(dates) == 1 else f"{dates[0]}..{dates[-1]}"
+
+
+def _batch_error_check(obj: LandingObject, dates: Sequence[date], exc: BatchError) -> dg.AssetCheckResult:
+    """The failed blocking check of a batch that is wrong as a whole (nothing of the run was loaded)."""
+    label = _label(dates)
+    return dg.AssetCheckResult(
+        check_name=ERRORS_CHECK,
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"batch_error": str(exc)[:2000], "extract_dates": label, "committed": False},
+        description=f"{label}: batch rejected as a whole, nothing loaded: {exc}"[:2000],
+    )
+
+
+def _materialize(
+    context: dg.AssetExecutionContext,
+    obj: LandingObject,
+    key: dg.AssetKey,
+    warehouse: WarehouseResource,
+    dates: Sequence[date],
+    results: Sequence[BatchResult],
+    outcomes: Sequence[tuple[str, ExpectationOutcome]],
+) -> dg.MaterializeResult:
+    metadata = _batch_metadata(results)
+    metadata["committed"] = all(r.committed for r in results)
+    if not metadata["committed"]:
+        context.log.error(
+            f"{obj.name}: blocking landing checks failed; the load was rolled back and raw "
+            f"{RAW_SCHEMA}.{obj.table} keeps its previous content"
+        )
+    if not metadata["object_found"]:
+        context.log.warning(
+            f"{obj.name} not found in {warehouse.landing_dir} for {dates[0]}..{dates[-1]}"
+            + ("" if obj.core else " (optional object: its KPIs stay empty)")
+        )
+    context.log.info(
+        f"{obj.name}: {metadata['loaded_rows']} rows loaded, {metadata['rejected_rows']} rejected "
+        f"from {metadata['files']} file(s), {len(dates)} extract date(s)"
+    )
+    errors = _check_result(
+        ERRORS_CHECK, dg.AssetCheckSeverity.ERROR, [(d, o) for d, o in outcomes if o.severity == "error"]
+    )
+    warnings = _check_result(
+        WARNINGS_CHECK, dg.AssetCheckSeverity.WARN, [(d, o) for d, o in outcomes if o.severity != "error"]
+    )
+    # A failed blocking check fails this step after the materialization: dbt and publish are skipped.
+    return dg.MaterializeResult(asset_key=key, metadata=metadata, check_results=[errors, warnings])
 
 
 def build_raw_asset(obj: LandingObject, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -154,17 +230,19 @@ def build_raw_asset(obj: LandingObject, partitions_def: dg.PartitionsDefinition)
     )
     def _raw_asset(
         context: dg.AssetExecutionContext, config: RawLoadConfig, warehouse: WarehouseResource
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         dates = _partition_dates(context)
         date_format = config.date_format or warehouse.date_formats.get(obj.name)
+        max_rate = warehouse.max_reject_rate
         outcomes: list[tuple[str, ExpectationOutcome]] = []
 
         def passes_blocking_checks(con: duckdb.DuckDBPyConnection) -> bool:
             outcomes.extend(_validate(context, con, obj, dates))
+            outcomes.append((_label(dates), reject_rate_outcome(_audited_batches(con, obj, dates), max_rate)))
             return all(o.success for _, o in outcomes if o.severity == "error")
 
         try:
-            with warehouse.connect() as con:
+            with retry_on_warehouse_lock(context), warehouse.connect() as con:
                 results = load_batches(
                     con,
                     obj,
@@ -174,31 +252,11 @@ def build_raw_asset(obj: LandingObject, partitions_def: dg.PartitionsDefinition)
                     before_commit=passes_blocking_checks,
                 )
         except BatchError as exc:  # a data problem: retrying cannot help
+            # Report the blocking check as failed (the UI shows it with the message naming the file),
+            # then fail the step without a materialization: nothing was loaded.
+            yield _batch_error_check(obj, dates, exc)
             raise dg.Failure(description=f"{obj.name}: {exc}", allow_retries=False) from exc
-        metadata = _batch_metadata(results)
-        metadata["committed"] = all(r.committed for r in results)
-        if not metadata["committed"]:
-            context.log.error(
-                f"{obj.name}: blocking landing checks failed; the load was rolled back and raw "
-                f"{RAW_SCHEMA}.{obj.table} keeps its previous content"
-            )
-        if not metadata["object_found"]:
-            context.log.warning(
-                f"{obj.name} not found in {warehouse.landing_dir} for {dates[0]}..{dates[-1]}"
-                + ("" if obj.core else " (optional object: its KPIs stay empty)")
-            )
-        context.log.info(
-            f"{obj.name}: {metadata['loaded_rows']} rows loaded, {metadata['rejected_rows']} rejected "
-            f"from {metadata['files']} file(s), {len(dates)} extract date(s)"
-        )
-        errors = _check_result(
-            ERRORS_CHECK, dg.AssetCheckSeverity.ERROR, [(d, o) for d, o in outcomes if o.severity == "error"]
-        )
-        warnings = _check_result(
-            WARNINGS_CHECK, dg.AssetCheckSeverity.WARN, [(d, o) for d, o in outcomes if o.severity != "error"]
-        )
-        # A failed blocking check fails this step after the materialization: dbt and publish are skipped.
-        return dg.MaterializeResult(asset_key=key, metadata=metadata, check_results=[errors, warnings])
+        yield _materialize(context, obj, key, warehouse, dates, results, outcomes)
 
     return _raw_asset
 

@@ -4,6 +4,9 @@ The checks run on pandas frames (GX's SQL datasource does not work on DuckDB): a
 with a pandas datasource, one dataframe asset and a whole-dataframe batch definition, created once per
 process. Each expectation becomes an :class:`ExpectationOutcome` with the severity the pipeline acts
 on: ``error`` blocks everything downstream, ``warn`` is reported only.
+
+The expectations see only the rows that loaded, so a batch whose rows were all rejected would pass
+them all: :func:`reject_rate_outcome` checks the loader's counts (rejected / source rows per batch).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from orchestration.contract import CORPORATE_CURRENCY, RAW_SCHEMA, LandingObject, get_object
-from orchestration.settings import PROJECT_ROOT
+from orchestration.ingestion.loader import BatchResult
+from orchestration.settings import PROJECT_ROOT, Settings
 
 Severity = Literal["error", "warn"]
 
@@ -32,6 +36,9 @@ FUTURE_YEARS = 5
 STAGE_OBJECTS = ("Opportunity", "OpportunityHistory")
 #: Dates where Salesforce writes 9999-12-31 for "no end": only their lower bound is checked.
 OPEN_ENDED_DATES = frozenset({"NextStartDate"})
+#: Batches smaller than this are not judged by their reject rate (1 bad row of 3 is 33%), only by
+#: whether every row was rejected.
+REJECT_RATE_MIN_ROWS = 100
 DEFAULT_STAGE_SEED = PROJECT_ROOT / "seeds" / "opportunity_stages.csv"
 _CONFLICT_COLUMN = "_content_hash"
 
@@ -374,4 +381,57 @@ def validate_loaded_batches(
         obj,
         known_stages=known_stages if known_stages is not None else known_stages_from_seed(),
         known_currencies=known_currencies(con),
+    )
+
+
+# --------------------------------------------------------------------------------------- reject rate
+
+
+def reject_rate_outcome(
+    results: Sequence[BatchResult],
+    max_reject_rate: float | None = None,
+    min_rows: int = REJECT_RATE_MIN_ROWS,
+) -> ExpectationOutcome:
+    """``reject_rate_within_limit`` (error): the load is not a systematically broken one.
+
+    A batch fails when every one of its rows was rejected, or when it has at least ``min_rows`` source
+    rows and rejects more than ``max_reject_rate`` of them; the batches of the call taken together are
+    judged the same way. Small batches are judged by the all-rejected rule only: one bad row among three
+    is an ordinary reject (it is in raw._rejects), not a broken extract. ``max_reject_rate`` defaults to
+    ``Settings.from_env().max_reject_rate`` (SALES_WH_MAX_REJECT_RATE).
+    """
+    limit = Settings.from_env().max_reject_rate if max_reject_rate is None else max_reject_rate
+
+    def broken(source: int, rejected: int) -> bool:
+        return source > 0 and (rejected == source or (source >= min_rows and rejected / source > limit))
+
+    source = sum(r.source_rows for r in results)
+    rejected = sum(r.rejected_rows for r in results)
+    over = [
+        {
+            "object": r.object,
+            "extract_date": r.extract_date.isoformat(),
+            "source_rows": r.source_rows,
+            "rejected_rows": r.rejected_rows,
+            "reject_rate": round(r.rejected_rows / r.source_rows, 6),
+        }
+        for r in results
+        if broken(r.source_rows, r.rejected_rows)
+    ]
+    success = not over and not broken(source, rejected)
+    return ExpectationOutcome(
+        name="reject_rate_within_limit",
+        severity="error",
+        success=success,
+        description=(
+            f"no batch rejects all its rows, and none with {min_rows}+ rows (nor the load as a whole) "
+            f"rejects more than {limit:.2%} of them (see raw._rejects)"
+        ),
+        details={
+            "max_reject_rate": limit,
+            "source_rows": source,
+            "rejected_rows": rejected,
+            "reject_rate": round(rejected / source, 6) if source else 0.0,
+            "batches_over_limit": over,
+        },
     )

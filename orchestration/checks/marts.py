@@ -17,7 +17,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WarehouseResource, retry_on_warehouse_lock
 
 MART_SCHEMA = "marts"
 CORE_SCHEMA = "core"
@@ -200,7 +200,10 @@ def build_mart_checks(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetChecksDe
     ) -> Iterator[dg.AssetCheckResult]:
         selected = {(k.asset_key, k.name) for k in context.selected_asset_check_keys}
         gx_context = _gx_context()
-        with warehouse.connect(read_only=True) as con:
+        with (
+            retry_on_warehouse_lock(context.op_execution_context),
+            warehouse.connect(read_only=True) as con,
+        ):
             for key in mart_keys:
                 mart = key.path[-1]
                 if (key, EXPECTATIONS_CHECK) in selected:

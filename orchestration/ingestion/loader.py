@@ -12,6 +12,27 @@ Every batch goes through one path, whatever its file format:
 4. all of it replaces the requested partitions (rows, rejects, audit) in one transaction, and
    ``source rows = loaded + rejected`` is checked per batch before committing.
 
+Source rows are counted from the files, independently of the staging path, so a row the staging path
+drops makes the load fail loudly instead of vanishing: CSV records from a line-level read (below),
+JSON Lines non-blank lines, Parquet the row count in the file's metadata.
+
+CSV files are also read once per object as plain lines (``delim = chr(1), quote = ''``): DuckDB's CSV
+reader skips blank lines and cannot say where a record started, so the line-level read gives each
+record its physical first line and its field count. A line starts a record when it is not blank and
+the quotes before it are balanced (an odd count means it continues a quoted value); commas outside
+quotes, plus one, are the record's fields. The CSV reader's records are matched to these by their
+position in the file, and the per-file counts must agree (else the file is reported as unreadable).
+A record whose field count differs from the header's is a *ragged row*: it goes to the rejects
+(``row has 9 fields, header has 7``, no column, the first line as value), never to raw.
+
+Blank lines: between and after records they are skipped but counted in the line numbers. A file
+whose FIRST line is blank (or whose header cells are all empty) is refused with ``no header on
+line 1`` (the header is never searched for further down: a real export starts with it); a file of
+blank lines only, like a zero-byte file, is an empty file with no rows.
+
+Amounts are exact: a value with more decimals than ``DECIMAL(18,2)`` holds is rejected (``more than
+2 decimal places``), never rounded; trailing zeros (``1.500``) are fine.
+
 No Python loop touches data rows; Python only handles file names and headers.
 """
 
@@ -23,6 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TextIO
 
 import duckdb
 
@@ -42,6 +64,8 @@ from orchestration.contract import (
 #: not data and are skipped.
 FORMATS: dict[str, str] = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
 ISO_DATE_FORMAT = "%Y-%m-%d"
+#: Amounts are parsed at this precision first (16 integer digits like DECIMAL(18,2)) to see extra decimals.
+_WIDE_AMOUNT = "DECIMAL(38,22)"
 
 REJECTS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{REJECTS_TABLE} (
@@ -58,15 +82,15 @@ CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{LOAD_AUDIT_TABLE} (
 _FILES = "_load_files"
 _READ = "_load_read"
 _STAGE = "_load_stage"
-_OFFSETS = "_load_line_offsets"
+_LINES = "_load_csv_lines"  # CSV files as physical lines
+_RECORDS = "_load_csv_records"  # CSV records: first physical line and field count
+_CSV_READ = "_load_csv_read"  # one CSV group as read by DuckDB's CSV reader
+_RAGGED = "_load_ragged"  # CSV records with the wrong number of fields
+_COUNTS = "_load_source_counts"  # source rows per file, counted from the files
 _TYPED = "_load_typed"
 _DUPS = "_load_duplicates"
-# The staged rows with their file and line offset, and the physical line of each.
-_SOURCE = (
-    f"{_STAGE} AS s JOIN {_FILES} AS f ON f.file_id = s._file_id "
-    f"LEFT JOIN {_OFFSETS} AS o ON o._file_id = s._file_id"
-)
-_LINE = "s._line + coalesce(o.line_offset, 0)"
+# The staged rows with their file; ``_line`` is already the physical line of each.
+_SOURCE = f"{_STAGE} AS s JOIN {_FILES} AS f ON f.file_id = s._file_id"
 _IN_DATES = "IN (SELECT unnest(CAST($dates AS DATE[])))"
 
 
@@ -96,8 +120,7 @@ class _SourceFile:
     fmt: str
     headers: tuple[str, ...] = ()
     types: tuple[str, ...] = ()  # parquet only: DuckDB type of each column
-    header_lines: int = 1  # csv only: physical lines taken by the header
-    empty: bool = False  # a zero-byte file: no header, no rows
+    empty: bool = False  # a zero-byte file or blank lines only: no header, no rows
 
 
 @dataclass
@@ -195,8 +218,16 @@ def _batch_files(landing_dir: Path, obj: LandingObject, extract_date: date) -> t
 # -------------------------------------------------------------------------------------------- headers
 
 
+def _only_blank(fh: TextIO) -> bool:
+    """True when the rest of ``fh`` is whitespace; reads in chunks and stops at the first character."""
+    return not any(chunk.strip() for chunk in iter(lambda: fh.read(1 << 16), ""))
+
+
 def _sniff_csv_header(f: _SourceFile) -> None:
-    """Header of a CSV file with Python's csv module (first record only; handles BOM and quoting)."""
+    """Header of a CSV file with Python's csv module (first record only; handles BOM and quoting).
+
+    A zero-byte file or one of blank lines only is empty; any other file needs its header on line 1.
+    """
     if f.path.stat().st_size == 0:
         f.empty = True
         return
@@ -204,13 +235,18 @@ def _sniff_csv_header(f: _SourceFile) -> None:
         with f.path.open(encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh, delimiter=",", quotechar='"', doublequote=True, strict=True)
             header = next(reader, None)
-            f.header_lines = reader.line_num
+            if header and any(h.strip() for h in header):
+                f.headers = tuple(header)
+                return
+            if _only_blank(fh) and not any(h.strip() for h in header or ()):
+                f.empty = True
+                return
     except (UnicodeDecodeError, csv.Error) as exc:
         raise BatchError(f"{f.path}: unreadable CSV header (UTF-8 CSV expected): {exc}") from exc
-    if not header or all(not h.strip() for h in header):
-        f.empty = True
-        return
-    f.headers = tuple(header)
+    raise BatchError(
+        f"{f.path}: no header on line 1 (the first line is blank or its cells are all empty); "
+        "a CSV file must start with its header"
+    )
 
 
 def _sniff_parquet_schema(con: duckdb.DuckDBPyConnection, f: _SourceFile) -> None:
@@ -253,21 +289,34 @@ def _map_headers(obj: LandingObject, f: _SourceFile) -> tuple[str, ...]:
 # -------------------------------------------------------------------------------------------- reading
 
 
-def _csv_reader_sql(n_columns: int) -> str:
+def _csv_reader_sql(n_columns: int, *, ragged: bool) -> str:
+    """DuckDB's CSV reader, header included as a data row (record 0), every value as text.
+
+    Without ragged rows it is strict (a field-count mismatch is an error) and parallel. With them, it
+    pads short rows (``null_padding``, which DuckDB supports with quoted newlines only when not
+    parallel) and reads ``n_columns`` >= the widest row; ``nullstr = chr(2)`` then keeps empty
+    fields as '' so only padding is NULL.
+    """
     columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n_columns))
+    padding = "null_padding = true, parallel = false, nullstr = chr(2)" if ragged else "null_padding = false"
     return (
-        f"read_csv($paths, header = true, columns = {{{columns}}}, delim = ',', quote = '\"', "
-        "escape = '\"', auto_detect = false, filename = true, encoding = 'utf-8', null_padding = false)"
+        f"read_csv($paths, header = false, columns = {{{columns}}}, delim = ',', quote = '\"', "
+        f"escape = '\"', auto_detect = false, filename = true, encoding = 'utf-8', {padding})"
     )
 
 
-def _jsonl_reader_sql() -> str:
-    # JSONL read as one text column per physical line: blank lines stay (and are dropped later),
-    # so the row position is the line number. JSON escapes newlines, so no record spans two lines.
+def _lines_reader_sql() -> str:
+    # Every physical line as one text column: blank lines stay (as NULL), so the row position in a
+    # file is its line number. Used for JSON Lines and for finding where CSV records start.
     return (
         "read_csv($paths, header = false, columns = {'line': 'VARCHAR'}, delim = chr(1), quote = '', "
         "escape = '', auto_detect = false, filename = true, encoding = 'utf-8', max_line_size = 67108864)"
     )
+
+
+def _jsonl_reader_sql() -> str:
+    # JSON escapes newlines, so no JSON Lines record spans two lines: one line, one record.
+    return _lines_reader_sql()
 
 
 def _read_failed(files: list[_SourceFile], reader: str, exc: Exception) -> None:
@@ -291,35 +340,149 @@ def _stage_insert(
     con.execute(f"INSERT INTO {_STAGE} ({cols}) {select_sql}", params)
 
 
-def _read_csv_group(con: duckdb.DuckDBPyConnection, g: _Group) -> None:
-    """Stage the files of one CSV header with one read; ``_line`` gets the record's physical position.
+def _count_sql(text: str, char: str) -> str:
+    return f"(length({text}) - length(replace({text}, {lit(char)}, '')))"
 
-    A streaming window (``OVER ()``) sees the records in file order, files in list order. Running
-    record count + newlines embedded in earlier records (quoted newlines push later records down) is
-    the physical line up to a per-file offset, added in :func:`_build_typed`. No sort, one pass.
+
+def _check_file_order(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Line numbers come from row positions: each file's rows must be contiguous, in reader order.
+
+    DuckDB keeps insertion order (``preserve_insertion_order``) for a plain ``CREATE TABLE AS SELECT
+    FROM read_csv``; this guards that assumption (a join in that statement, for one, breaks it).
     """
-    reader = _csv_reader_sql(len(g.headers))
-    cols = [f"c{i}" for i in range(len(g.headers))]
-    newlines = " + ".join(
-        f"CASE WHEN contains({c}, chr(10)) THEN length({c}) - length(replace({c}, chr(10), '')) ELSE 0 END"
-        for c in cols
-    )
-    values = ", ".join(f"nullif(r.{c}, '')" for c in cols)
+    broken = con.execute(
+        f"""SELECT filename FROM {table} GROUP BY filename
+            HAVING max(rowid) - min(rowid) + 1 <> count(*) LIMIT 1"""
+    ).fetchone()
+    if broken:
+        raise RuntimeError(f"{broken[0]}: rows were not read in file order (loader bug, please report)")
+
+
+def _read_csv_records(con: duckdb.DuckDBPyConnection, files: list[_SourceFile]) -> None:
+    """Read every CSV file once as lines; ``_load_csv_records`` gets each data record's physical first
+    line and field count, ``_load_ragged`` the records whose field count is not the header's.
+
+    Per line: ``_q`` quotes up to and including it (parity: inside a quoted value or not). A line
+    starts a record when it is not blank and its parity before is even; a record's lines are its start
+    line and the following lines that begin inside quotes. Commas outside quotes are counted after
+    closing/opening the quotes cut by the line ends, so ``"[^"]*"`` pairs up (``""`` escapes too).
+    """
+    reader = _lines_reader_sql()
     try:
-        _stage_insert(
-            con,
-            g.targets,
-            f"""SELECT f.file_id, r._record, {values}
-                FROM (
-                    SELECT *, row_number() OVER () - _nl
-                              + sum(_nl) OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS _record
-                    FROM (SELECT *, {newlines} AS _nl FROM {reader})
-                ) AS r
-                JOIN {_FILES} AS f ON f.path = r.filename""",
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_LINES} AS SELECT filename, line FROM {reader}",
+            {"paths": [str(f.path) for f in files]},
+        )
+    except duckdb.Error as exc:
+        _read_failed(files, reader, exc)
+    _check_file_order(con, _LINES)
+    window = "(PARTITION BY _file_id ORDER BY _line ROWS UNBOUNDED PRECEDING)"
+    outside = (
+        "regexp_replace(CASE WHEN _in_before THEN '\"' ELSE '' END || _text "
+        "|| CASE WHEN _q % 2 = 1 THEN '\"' ELSE '' END, '\"[^\"]*\"', '', 'g')"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_RECORDS} AS
+            WITH numbered AS (
+                SELECT f.file_id AS _file_id, n._line, coalesce(n.line, '') AS _text,
+                       {_count_sql("coalesce(n.line, '')", '"')} AS _nq
+                FROM (SELECT filename, rowid - min(rowid) OVER (PARTITION BY filename) + 1 AS _line, line
+                      FROM {_LINES}) AS n
+                JOIN {_FILES} AS f ON f.path = n.filename
+            ), parity AS (
+                SELECT *, (_q - _nq) % 2 = 1 AS _in_before
+                FROM (SELECT *, sum(_nq) OVER {window} AS _q FROM numbered)
+            ), starts AS (
+                SELECT *, NOT _in_before AND _text <> '' AS _start,
+                       CASE WHEN _nq = 0 AND NOT _in_before THEN {_count_sql("_text", ",")}
+                            ELSE {_count_sql(outside, ",")} END AS _commas
+                FROM parity
+            ), records AS (
+                SELECT *, sum(CAST(_start AS INTEGER)) OVER {window} AS _record FROM starts
+            )
+            -- record 1 is the header; data records are numbered from 0 like the CSV reader's rows
+            SELECT _file_id, _record - 2 AS _record, min(_line) AS _line, 1 + sum(_commas) AS n_fields,
+                   arg_min(_text, _line) AS first_line
+            FROM records WHERE _record >= 2 AND (_start OR _in_before)
+            GROUP BY _file_id, _record"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_RAGGED} AS
+            SELECT r._file_id, r._line, r.n_fields, f.n_headers, left(r.first_line, 1000) AS first_line
+            FROM {_RECORDS} AS r JOIN {_FILES} AS f ON f.file_id = r._file_id
+            WHERE r.n_fields <> f.n_headers"""
+    )
+    con.execute(f"INSERT INTO {_COUNTS} SELECT _file_id, count(*) FROM {_RECORDS} GROUP BY 1")
+    con.execute(f"DROP TABLE {_LINES}")
+
+
+def _read_csv_group(con: duckdb.DuckDBPyConnection, g: _Group) -> None:
+    """Stage the files of one CSV header with one CSV-reader call, matched to ``_load_csv_records``.
+
+    The reader's rows of a file are numbered by position (insertion order is kept) and joined to the
+    records of the line-level read; ragged records are left out (they are rejects). The per-file
+    counts must agree, and with ragged rows present every kept row must have exactly the header's
+    fields, so a disagreement between the two reads fails the file instead of shifting lines.
+    """
+    ids = [f.file_id for f in g.files]
+    n = len(g.headers)
+    widest = con.execute(
+        f"SELECT max(n_fields), count(*) FILTER (n_fields <> {n}) FROM {_RECORDS} "
+        "WHERE _file_id IN (SELECT unnest(CAST($ids AS INTEGER[])))",
+        {"ids": ids},
+    ).fetchone()
+    ragged = bool(widest[1])
+    width = max(n, widest[0] or 0)
+    reader = _csv_reader_sql(width, ragged=ragged)
+    cols = [f"c{i}" for i in range(width)]
+    try:
+        con.execute(
+            # No join here: a hash join does not keep the reader's order, which numbers the rows.
+            f"CREATE OR REPLACE TEMP TABLE {_CSV_READ} AS SELECT filename, {', '.join(cols)} FROM {reader}",
             {"paths": [str(f.path) for f in g.files]},
         )
     except duckdb.Error as exc:
         _read_failed(g.files, reader, exc)
+    _check_file_order(con, _CSV_READ)
+    numbered = f"""SELECT f.file_id AS _file_id, r.*
+                   FROM (SELECT *, rowid - min(rowid) OVER (PARTITION BY filename) - 1 AS _record
+                         FROM {_CSV_READ}) AS r
+                   JOIN {_FILES} AS f ON f.path = r.filename"""
+    # Only the padded read tells short rows apart (NULL is padding); the strict read errors on them.
+    width_ok = f"r.c{n - 1} IS NOT NULL" + (f" AND r.c{n} IS NULL" if width > n else "") if ragged else "true"
+    mismatch = con.execute(
+        f"""WITH read_counts AS (
+                    SELECT f.file_id AS _file_id, count(*) - 1 AS n
+                    FROM {_CSV_READ} AS r JOIN {_FILES} AS f ON f.path = r.filename GROUP BY 1),
+                 line_counts AS (SELECT _file_id, count(*) AS n FROM {_RECORDS} GROUP BY 1),
+                 bad_rows AS (
+                    SELECT r._file_id, min(k._line) AS _line FROM ({numbered}) AS r
+                    JOIN {_RECORDS} AS k ON k._file_id = r._file_id AND k._record = r._record
+                    WHERE k.n_fields = {n} AND NOT ({width_ok}) GROUP BY 1)
+            SELECT f.path, b._line FROM {_FILES} AS f
+            LEFT JOIN read_counts AS rc ON rc._file_id = f.file_id
+            LEFT JOIN line_counts AS lc ON lc._file_id = f.file_id
+            LEFT JOIN bad_rows AS b ON b._file_id = f.file_id
+            WHERE f.file_id IN (SELECT unnest(CAST($ids AS INTEGER[])))
+              AND (coalesce(rc.n, -1) <> coalesce(lc.n, 0) OR b._line IS NOT NULL)
+            ORDER BY f.file_id LIMIT 1""",
+        {"ids": ids},
+    ).fetchone()
+    if mismatch:
+        where = f" near line {mismatch[1]}" if mismatch[1] is not None else ""
+        raise BatchError(
+            f"{mismatch[0]}: unreadable CSV file: its records could not be told apart{where} "
+            "(a stray quote? RFC 4180 quoting expected)"
+        )
+    values = ", ".join(f"nullif(r.c{i}, '')" for i in range(n))
+    _stage_insert(
+        con,
+        g.targets,
+        f"""SELECT r._file_id, k._line, {values} FROM ({numbered}) AS r
+            JOIN {_RECORDS} AS k ON k._file_id = r._file_id AND k._record = r._record
+            WHERE k.n_fields = {n}""",
+    )
+    con.execute(f"DROP TABLE {_CSV_READ}")
 
 
 def _parquet_value(column: str, duck_type: str, field_: Field | None, date_format: str | None) -> str:
@@ -336,6 +499,12 @@ def _parquet_value(column: str, duck_type: str, field_: Field | None, date_forma
 def _read_parquet_group(
     con: duckdb.DuckDBPyConnection, obj: LandingObject, g: _Group, date_format: str | None
 ) -> None:
+    paths = {"paths": [str(f.path) for f in g.files]}
+    con.execute(
+        f"""INSERT INTO {_COUNTS} SELECT f.file_id, m.num_rows FROM parquet_file_metadata($paths) AS m
+            JOIN {_FILES} AS f ON f.path = m.file_name""",
+        paths,
+    )
     reader = "read_parquet($paths, filename = true, file_row_number = true)"
     by_column = {fl.column: fl for fl in obj.fields}
     values = ", ".join(
@@ -369,6 +538,7 @@ def _read_jsonl_files(
         )
     except duckdb.Error as exc:
         _read_failed(files, reader, exc)
+    _check_file_order(con, _READ)
     numbered = f"""SELECT * FROM (
                         SELECT filename, rowid - min(rowid) OVER (PARTITION BY filename) + 1 AS line_no, line
                         FROM {_READ})
@@ -381,6 +551,11 @@ def _read_jsonl_files(
     ).fetchone()
     if bad:
         raise BatchError(f"{bad[0]}: line {bad[1]} is not a JSON object (JSON Lines expected)")
+    con.execute(
+        f"""INSERT INTO {_COUNTS} SELECT f.file_id, count(*) FROM ({numbered}) AS n
+            JOIN {_FILES} AS f ON f.path = n.filename GROUP BY 1"""
+    )
+    with_lines = {r[0] for r in con.execute(f"SELECT DISTINCT file_id FROM {_COUNTS}").fetchall()}
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_READ}_lines AS
             SELECT f.file_id, n.line_no, CAST(n.line AS JSON) AS j
@@ -396,7 +571,7 @@ def _read_jsonl_files(
     keys_by_file = {file_id: tuple(k) for file_id, k in keys}
     for f in files:
         f.headers = keys_by_file.get(f.file_id, ())
-        if not f.headers:
+        if f.file_id not in with_lines:  # blank lines only; lines of `{}` must pass the header check
             f.empty = True
             continue
         targets = _map_headers(obj, f)
@@ -443,8 +618,20 @@ def _cast_sql(fl: Field, v: str, date_format: str | None) -> str | None:
     if fl.type in ("number", "rate"):
         return f"CASE WHEN isfinite(try_cast({t} AS DOUBLE)) THEN try_cast({t} AS DOUBLE) END"
     if fl.type == "amount":
-        return f"try_cast({t} AS DECIMAL(18,2))"
+        # try_cast to DECIMAL(18,2) rounds '1.005' to 1.01: cast wider (same 16 integer digits) and keep
+        # only values that are exact at 2 decimals.
+        wide = f"try_cast({t} AS {_WIDE_AMOUNT})"
+        return f"CASE WHEN {wide} = round({wide}, 2) THEN CAST({wide} AS DECIMAL(18,2)) END"
     raise ValueError(f"unknown field type {fl.type!r}")
+
+
+def _reason_sql(fl: Field, v: str, date_format: str | None) -> str:
+    """SQL giving the reject reason of text ``v`` that did not cast."""
+    reason = lit(_reason(fl, date_format))
+    if fl.type == "amount":
+        exact_too_long = f"try_cast({v} AS {_WIDE_AMOUNT}) IS NOT NULL"
+        return f"CASE WHEN {exact_too_long} THEN 'more than 2 decimal places' ELSE {reason} END"
+    return reason
 
 
 def _reason(fl: Field, date_format: str | None) -> str:
@@ -489,7 +676,7 @@ def _build_typed(
     ok = " AND ".join(checks) or "true"
     extra_cols = "".join(f", {q(c)}" for c in extras)
     level1 = (
-        f"SELECT s.rowid AS _rid, f.extract_date AS _extract_date, f.rel AS _rel, {_LINE} AS _line, "
+        f"SELECT s.rowid AS _rid, f.extract_date AS _extract_date, f.rel AS _rel, s._line, "
         f"s.*, {', '.join(trimmed) or 'NULL AS __none'} FROM {_SOURCE}"
     )
     level2 = f"SELECT *, {', '.join(casts) or 'NULL AS __none2'} FROM ({level1})"
@@ -510,10 +697,11 @@ def _cell_rejects_sql(obj: LandingObject, date_format: str | None) -> str:
                 f"SELECT s._d, s._rel, s._ln, {lit(fl.column)} AS column_name, {v} AS value, "
                 f"'required field is empty' AS reason FROM bad AS s WHERE {_is_empty(v)}"
             )
-        cast = _cast_sql(fl, f"nullif(trim({v}), '')", date_format)
+        trimmed = f"nullif(trim({v}), '')"
+        cast = _cast_sql(fl, trimmed, date_format)
         if cast:
             parts.append(
-                f"SELECT s._d, s._rel, s._ln, {lit(fl.column)}, {v}, {lit(_reason(fl, date_format))} "
+                f"SELECT s._d, s._rel, s._ln, {lit(fl.column)}, {v}, {_reason_sql(fl, trimmed, date_format)} "
                 f"FROM bad AS s WHERE NOT {_is_empty(v)} AND ({cast}) IS NULL"
             )
     return (
@@ -600,13 +788,12 @@ def _prepare_files(
             _sniff_parquet_schema(con, f)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_FILES} (
-            file_id INTEGER, path VARCHAR, rel VARCHAR, extract_date DATE,
-            header_lines INTEGER, fmt VARCHAR)"""
+            file_id INTEGER, path VARCHAR, rel VARCHAR, extract_date DATE, n_headers INTEGER, fmt VARCHAR)"""
     )
     if all_files:
         con.executemany(
             f"INSERT INTO {_FILES} VALUES (?, ?, ?, ?, ?, ?)",
-            [[f.file_id, str(f.path), f.rel, f.extract_date, f.header_lines, f.fmt] for f in all_files],
+            [[f.file_id, str(f.path), f.rel, f.extract_date, len(f.headers), f.fmt] for f in all_files],
         )
     return batches, all_files
 
@@ -632,6 +819,14 @@ def _stage_all(
     # columns and grows by ALTER TABLE; ADD COLUMN on an empty temp table is free.
     cols = ", ".join(f"{q(c)} VARCHAR" for c in obj.columns)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_STAGE} (_file_id INTEGER, _line BIGINT, {cols})")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_COUNTS} (file_id INTEGER, source_rows BIGINT)")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_RAGGED} (
+            _file_id INTEGER, _line BIGINT, n_fields BIGINT, n_headers INTEGER, first_line VARCHAR)"""
+    )
+    csv_files = [f for f in files if f.fmt == "csv" and not f.empty]
+    if csv_files:
+        _read_csv_records(con, csv_files)
     extras: list[str] = []
 
     def add_extras(targets: Sequence[str]) -> None:
@@ -657,16 +852,6 @@ def _add_raw_extras(con: duckdb.DuckDBPyConnection, obj: LandingObject, extras: 
     for c in extras:
         if c not in existing:
             con.execute(f"ALTER TABLE {raw_table(obj)} ADD COLUMN {q(c)} VARCHAR")
-
-
-def _compute_line_offsets(con: duckdb.DuckDBPyConnection) -> None:
-    """CSV: the first record of a file starts on the line right after its header."""
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {_OFFSETS} AS
-            SELECT s._file_id, any_value(f.header_lines) + 1 - min(s._line) AS line_offset
-            FROM {_STAGE} AS s JOIN {_FILES} AS f ON f.file_id = s._file_id
-            WHERE f.fmt = 'csv' GROUP BY s._file_id"""
-    )
 
 
 def _replace_partitions(
@@ -699,6 +884,15 @@ def _replace_partitions(
             ORDER BY 2, 3, 4""",
         {"object": obj.name, "loaded_at": loaded_at},
     )
+    # Ragged CSV rows: the whole row is rejected (no column), with its first line as the value.
+    con.execute(
+        f"""INSERT INTO {RAW_SCHEMA}.{REJECTS_TABLE}
+            SELECT $object, f.extract_date, f.rel, r._line, NULL, r.first_line,
+                   'row has ' || r.n_fields || ' field' || CASE WHEN r.n_fields = 1 THEN '' ELSE 's' END
+                   || ', header has ' || r.n_headers, $loaded_at
+            FROM {_RAGGED} AS r JOIN {_FILES} AS f ON f.file_id = r._file_id ORDER BY 2, 3, 4""",
+        {"object": obj.name, "loaded_at": loaded_at},
+    )
     _move_conflicting_duplicates(con, obj, dates, extras, loaded_at)
 
 
@@ -714,10 +908,11 @@ def _audit(
 ) -> list[BatchResult]:
     """Count rows three independent ways, check they add up, and record one audit row per batch."""
     dates = list(batches)
+    # Source rows from the files themselves (line-level read, Parquet metadata), not from the stage.
     source = _count_by_date(
         con,
-        f"""SELECT f.extract_date, count(*)
-            FROM {_STAGE} AS s JOIN {_FILES} AS f ON f.file_id = s._file_id GROUP BY 1""",
+        f"""SELECT f.extract_date, sum(c.source_rows)
+            FROM {_COUNTS} AS c JOIN {_FILES} AS f ON f.file_id = c.file_id GROUP BY 1""",
     )
     rejected = _count_by_date(
         con,
@@ -788,7 +983,6 @@ def load_batches(
         ensure_raw_schema(con)
         batches, files = _prepare_files(con, obj, landing_dir, dates)
         extras = _stage_all(con, obj, files, date_format)
-        _compute_line_offsets(con)
         _add_raw_extras(con, obj, extras)
         _replace_partitions(con, obj, dates, extras, loaded_at, date_format)
         results = _audit(con, obj, batches, loaded_at)
@@ -800,7 +994,19 @@ def load_batches(
         con.rollback()
         raise
     finally:
-        for table in (_FILES, _READ, f"{_READ}_lines", _STAGE, _OFFSETS, _TYPED, _DUPS):
+        for table in (
+            _FILES,
+            _READ,
+            f"{_READ}_lines",
+            _STAGE,
+            _LINES,
+            _RECORDS,
+            _CSV_READ,
+            _RAGGED,
+            _COUNTS,
+            _TYPED,
+            _DUPS,
+        ):
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
         con.execute("SET TimeZone = ?", [time_zone])
     return results

@@ -1,6 +1,6 @@
--- Bookings in kpi_bookings (and in kpi_quota_attainment, and in each grain of kpi_deal_size) equal the
--- won amount_corporate of fct_opportunities, and the won deal counts match: no deal lost or counted twice
--- between layers. Returns a row per mismatch.
+-- Bookings in kpi_bookings (and in kpi_quota_attainment, kpi_deal_size and kpi_deal_size_quarterly) equal
+-- the won amount_corporate of fct_opportunities, and the won deal counts match: no deal lost or counted
+-- twice between layers. Returns a row per mismatch.
 
 with
 
@@ -30,14 +30,23 @@ marts as (
     union all
 
     select
-        {{ dbt.concat(["'kpi_deal_size '", 'deal_size.period_grain']) }} as mart,
+        'kpi_deal_size' as mart,
         coalesce(sum(deal_size.won_amount_corporate), 0) as won_amount_corporate,
         -- deal size counts only won deals with an amount
         coalesce(sum(deal_size.won_deal_count), 0) + max(facts.won_count - facts.won_with_amount_count)
             as won_count
     from {{ ref('kpi_deal_size') }} as deal_size
     cross join facts
-    group by deal_size.period_grain
+
+    union all
+
+    select
+        'kpi_deal_size_quarterly' as mart,
+        coalesce(sum(deal_size.won_amount_corporate), 0) as won_amount_corporate,
+        coalesce(sum(deal_size.won_deal_count), 0) + max(facts.won_count - facts.won_with_amount_count)
+            as won_count
+    from {{ ref('kpi_deal_size_quarterly') }} as deal_size
+    cross join facts
 )
 
 select

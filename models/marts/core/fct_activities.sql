@@ -47,8 +47,9 @@ final as (
             when logged_duration_minutes is not null then 'logged'
             when default_duration_minutes is not null then 'default'
         end as duration_source,
-        case when what_id like '006%' then what_id end as opportunity_id,
-        coalesce(account_id, case when what_id like '001%' then what_id end) as account_id,
+        -- WhatId is polymorphic: its Id prefix (vars opportunity_id_prefix / account_id_prefix) says the object
+        case when what_id like '{{ var("opportunity_id_prefix") }}%' then what_id end as opportunity_id,
+        coalesce(account_id, case when what_id like '{{ var("account_id_prefix") }}%' then what_id end) as account_id,
         who_id,
         what_id,
         subject,

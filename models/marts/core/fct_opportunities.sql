@@ -43,9 +43,11 @@ joined as (
         opportunities.stage_name,
         stages.stage_order,
         stages.stage_name is not null as is_stage_known,
-        -- Won/closed come from the stage seed, never from the free-text flags of the source.
-        coalesce(stages.is_closed, false) as is_closed,
-        coalesce(stages.is_won, false) as is_won,
+        -- Won/closed come from the stage seed. A stage missing from the seed (reported by the warn test
+        -- fct_opportunities_stage_is_known) falls back to the source's IsClosed/IsWon, so an unmapped
+        -- closed stage does not stay open forever; false when the source says nothing either.
+        coalesce(stages.is_closed, opportunities.is_closed_in_source, false) as is_closed,
+        coalesce(stages.is_won, opportunities.is_won_in_source, false) as is_won,
         coalesce(stages.forecast_category, opportunities.forecast_category_name) as forecast_category,
         coalesce(opportunities.probability, stages.default_probability) as probability,
         converted.currency_code,

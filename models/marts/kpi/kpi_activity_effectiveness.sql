@@ -1,12 +1,11 @@
 -- Activity effectiveness: activities logged on a deal in the touch_window_days (var, default 90) days
--- before its close date (inclusive of both ends), for won vs lost deals, and the win rate by how many such
--- touches a deal had.
--- Grain: category x touch_bucket. Every closed opportunity appears once per category (in the bucket of its
--- touch count in that category, '0' when none), with its outcome in the won_/lost_ columns. So:
---   win rate by touch bucket    = sum(won_opportunity_count) / sum(closed_opportunity_count) per bucket;
---   touches per won deal        = sum(won_touch_count) / sum(won_opportunity_count) per category.
--- Do not sum opportunity counts across categories (each deal appears in every category).
--- A touch is an activity linked to the opportunity (fct_activities.opportunity_id).
+-- before its close date (both ends included) - "touches" - and the win rate by how many touches a deal had.
+-- Grain: touch_bucket. Every closed opportunity is in exactly ONE row (the bucket of its touch count over
+-- all categories, '0' when none), so every count column sums over all rows to its grand total:
+--   win rate by touch bucket = won_opportunity_count / closed_opportunity_count;
+--   touches per won deal     = sum(won_touch_count) / sum(won_opportunity_count) (lost likewise).
+-- Touches per category, won vs lost: kpi_activity_effectiveness_by_category (its touch counts sum to the
+-- same totals as touch_count here). A touch is an activity linked to the opportunity (fct_activities).
 
 with
 
@@ -16,15 +15,6 @@ opportunities as (
 
 activities as (
     select * from {{ ref('fct_activities') }}
-),
-
-activity_types as (
-    select * from {{ ref('activity_types') }}
-),
-
-categories as (
-    select distinct category
-    from activity_types
 ),
 
 closed_opportunities as (
@@ -40,28 +30,24 @@ closed_opportunities as (
 touches as (
     select
         closed_opportunities.opportunity_id,
-        activities.category,
         count(*) as touch_count
     from closed_opportunities
     inner join activities
         on closed_opportunities.opportunity_id = activities.opportunity_id
         and activities.activity_date <= closed_opportunities.close_date
         and activities.activity_date
-            >= {{ dbt.dateadd('day', -1 * var('touch_window_days'), 'closed_opportunities.close_date') }}
-    group by closed_opportunities.opportunity_id, activities.category
+            >= {{ add_to_date('day', -1 * var('touch_window_days'), 'closed_opportunities.close_date') }}
+    group by closed_opportunities.opportunity_id
 ),
 
-opportunity_categories as (
+opportunity_touches as (
     select
         closed_opportunities.opportunity_id,
         closed_opportunities.is_won,
-        categories.category,
         coalesce(touches.touch_count, 0) as touch_count
     from closed_opportunities
-    cross join categories
     left join touches
         on closed_opportunities.opportunity_id = touches.opportunity_id
-        and categories.category = touches.category
 ),
 
 bucketed as (
@@ -81,12 +67,11 @@ bucketed as (
             when touch_count <= 10 then 3
             else 4
         end as touch_bucket_order
-    from opportunity_categories
+    from opportunity_touches
 ),
 
 final as (
     select
-        category,
         touch_bucket,
         touch_bucket_order,
         count(*) as closed_opportunity_count,
@@ -97,7 +82,7 @@ final as (
         sum(case when not is_won then touch_count else 0 end) as lost_touch_count,
         {{ kpi_safe_divide('sum(' ~ kpi_flag('is_won') ~ ')', 'count(*)') }} as win_rate
     from bucketed
-    group by category, touch_bucket, touch_bucket_order
+    group by touch_bucket, touch_bucket_order
 )
 
 select * from final

@@ -1,6 +1,10 @@
 -- Pipeline coverage for the current and the next quota period relative to the reporting date
 -- (var as_of_date, default: the latest close/activity date in the data; see kpi_as_of_date_select).
--- Grain: rep x period_offset (0 = current period, 1 = next). Periods follow var quota_period.
+-- Grain: rep x period_offset (0 = current period, 1 = next).
+-- Periods are per rep: the current one is the rep's quota period whose [period_start, period_end) contains
+-- as_of_date (fiscal or mid-month quota periods match too), else the calendar var quota_period containing
+-- it; the next one is the rep's quota period containing the current period's end, else one var
+-- quota_period from there.
 -- coverage = open pipeline with close date in the period / remaining quota, where
 -- remaining quota = max(quota - bookings to date, 0) and bookings to date = won deals closed in the
 -- period up to as_of_date. No quota, or quota already met -> remaining 0 or NULL -> coverage NULL.
@@ -37,102 +41,141 @@ as_of as (
     {{ kpi_as_of_date_select('opportunities', 'activities') }}
 ),
 
-current_period as (
+rep_candidates as (
+    select rep_id from opportunities
+    union
+    select rep_id from quotas
+),
+
+-- the calendar period of var quota_period containing as_of_date: the window of a rep without a quota
+calendar_current as (
     select
         as_of_date,
-        cast({{ dbt.date_trunc(var('quota_period'), 'as_of_date') }} as date) as period_start
+        {{ trunc_to_date(var('quota_period'), 'as_of_date') }} as period_start,
+        {{ add_to_date(var('quota_period'), 1, trunc_to_date(var('quota_period'), 'as_of_date')) }} as period_end
     from as_of
 ),
 
-periods as (
+-- a quota matches a date when its [period_start, period_end) contains the date, so quotas on fiscal
+-- quarters or starting mid-month match too; rows of one rep and one period add up (a split quota)
+current_quotas as (
     select
-        as_of_date,
+        quotas.rep_id,
+        quotas.period_start,
+        quotas.period_end,
+        sum(quotas.quota_amount_corporate) as quota_amount_corporate
+    from quotas
+    cross join as_of
+    where quotas.period_start <= as_of.as_of_date
+        and as_of.as_of_date < quotas.period_end
+    group by quotas.rep_id, quotas.period_start, quotas.period_end
+),
+
+current_windows as (
+    select
+        rep_candidates.rep_id,
         0 as period_offset,
-        period_start,
-        {{ kpi_period_add(var('quota_period'), 1, 'period_start') }} as period_end
-    from current_period
+        calendar_current.as_of_date,
+        coalesce(current_quotas.period_start, calendar_current.period_start) as period_start,
+        coalesce(current_quotas.period_end, calendar_current.period_end) as period_end,
+        current_quotas.quota_amount_corporate
+    from rep_candidates
+    cross join calendar_current
+    left join current_quotas
+        on rep_candidates.rep_id = current_quotas.rep_id
+),
 
-    union all
-
+-- the next period starts where the current one ends: the rep's quota containing that day, else one
+-- var quota_period from there
+next_quotas as (
     select
-        as_of_date,
+        quotas.rep_id,
+        quotas.period_start,
+        quotas.period_end,
+        sum(quotas.quota_amount_corporate) as quota_amount_corporate
+    from quotas
+    inner join current_windows
+        on quotas.rep_id = current_windows.rep_id
+        and quotas.period_start <= current_windows.period_end
+        and current_windows.period_end < quotas.period_end
+    group by quotas.rep_id, quotas.period_start, quotas.period_end
+),
+
+next_windows as (
+    select
+        current_windows.rep_id,
         1 as period_offset,
-        {{ kpi_period_add(var('quota_period'), 1, 'period_start') }} as period_start,
-        {{ kpi_period_add(var('quota_period'), 2, 'period_start') }} as period_end
-    from current_period
+        current_windows.as_of_date,
+        coalesce(next_quotas.period_start, current_windows.period_end) as period_start,
+        coalesce(
+            next_quotas.period_end,
+            {{ add_to_date(var('quota_period'), 1, 'current_windows.period_end') }}
+        ) as period_end,
+        next_quotas.quota_amount_corporate
+    from current_windows
+    left join next_quotas
+        on current_windows.rep_id = next_quotas.rep_id
+),
+
+windows as (
+    select * from current_windows
+    union all
+    select * from next_windows
 ),
 
 open_pipeline as (
     select
-        opportunities.rep_id,
-        periods.period_offset,
+        windows.rep_id,
+        windows.period_offset,
         count(*) as open_opportunity_count,
         coalesce(sum(opportunities.amount_corporate), 0) as open_pipeline_amount_corporate
     from opportunities
-    inner join periods
-        on opportunities.close_date >= periods.period_start
-        and opportunities.close_date < periods.period_end
+    inner join windows
+        on opportunities.rep_id = windows.rep_id
+        and opportunities.close_date >= windows.period_start
+        and opportunities.close_date < windows.period_end
     where not opportunities.is_closed
-    group by opportunities.rep_id, periods.period_offset
+    group by windows.rep_id, windows.period_offset
 ),
 
 bookings_to_date as (
     select
-        opportunities.rep_id,
-        periods.period_offset,
+        windows.rep_id,
+        windows.period_offset,
         sum(opportunities.amount_corporate) as bookings_to_date_amount_corporate
     from opportunities
-    inner join periods
-        on opportunities.close_date >= periods.period_start
-        and opportunities.close_date < periods.period_end
-        and opportunities.close_date <= periods.as_of_date
+    inner join windows
+        on opportunities.rep_id = windows.rep_id
+        and opportunities.close_date >= windows.period_start
+        and opportunities.close_date < windows.period_end
+        and opportunities.close_date <= windows.as_of_date
     where opportunities.is_won
-    group by opportunities.rep_id, periods.period_offset
-),
-
-period_quotas as (
-    select
-        quotas.rep_id,
-        periods.period_offset,
-        sum(quotas.quota_amount_corporate) as quota_amount_corporate
-    from quotas
-    inner join periods
-        on quotas.period_start = periods.period_start
-    group by quotas.rep_id, periods.period_offset
-),
-
-rep_periods as (
-    select rep_id, period_offset from open_pipeline
-    union
-    select rep_id, period_offset from bookings_to_date
-    union
-    select rep_id, period_offset from period_quotas
+    group by windows.rep_id, windows.period_offset
 ),
 
 combined as (
     select
-        rep_periods.rep_id,
-        rep_periods.period_offset,
-        periods.period_start,
-        periods.period_end,
-        periods.as_of_date,
+        windows.rep_id,
+        windows.period_offset,
+        windows.period_start,
+        windows.period_end,
+        windows.as_of_date,
         coalesce(open_pipeline.open_opportunity_count, 0) as open_opportunity_count,
         {{ kpi_amount('coalesce(open_pipeline.open_pipeline_amount_corporate, 0)') }} as open_pipeline_amount_corporate,
-        {{ kpi_amount('period_quotas.quota_amount_corporate') }} as quota_amount_corporate,
+        {{ kpi_amount('windows.quota_amount_corporate') }} as quota_amount_corporate,
         {{ kpi_amount('coalesce(bookings_to_date.bookings_to_date_amount_corporate, 0)') }}
             as bookings_to_date_amount_corporate
-    from rep_periods
-    inner join periods
-        on rep_periods.period_offset = periods.period_offset
+    from windows
     left join open_pipeline
-        on rep_periods.rep_id = open_pipeline.rep_id
-        and rep_periods.period_offset = open_pipeline.period_offset
+        on windows.rep_id = open_pipeline.rep_id
+        and windows.period_offset = open_pipeline.period_offset
     left join bookings_to_date
-        on rep_periods.rep_id = bookings_to_date.rep_id
-        and rep_periods.period_offset = bookings_to_date.period_offset
-    left join period_quotas
-        on rep_periods.rep_id = period_quotas.rep_id
-        and rep_periods.period_offset = period_quotas.period_offset
+        on windows.rep_id = bookings_to_date.rep_id
+        and windows.period_offset = bookings_to_date.period_offset
+    -- a rep-period with no open deal, no booking and no quota says nothing
+    where open_pipeline.rep_id is not null
+        or bookings_to_date.rep_id is not null
+        or windows.quota_amount_corporate is not null
 ),
 
 described as (

@@ -73,7 +73,7 @@ furthest_open_stage as (
 opportunity_outcomes as (
     select
         opportunities.opportunity_id,
-        cast({{ dbt.date_trunc('quarter', 'opportunities.created_date') }} as date) as cohort_quarter,
+        {{ trunc_to_date('quarter', 'opportunities.created_date') }} as cohort_quarter,
         case
             when opportunities.is_won then won_stage.won_stage_order
             -- an opportunity without any known open stage entered the funnel at its first stage

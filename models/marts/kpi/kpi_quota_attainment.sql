@@ -1,7 +1,10 @@
 -- Quota attainment and "% of reps at quota".
--- Grain: rep x quota period. A period comes from fct_quotas; a rep with bookings but no quota row for the
--- period still gets a row (period = the quota_period var bucket of the close date) with a NULL quota, so
--- bookings here reconcile with kpi_bookings and the rep is visible as "no quota" rather than dropped.
+-- Grain: rep x quota period. A period comes from fct_quotas, and a won deal belongs to the rep's quota
+-- period whose [period_start, period_end) contains its close date (fiscal or mid-month quota periods match
+-- too; overlapping periods of one rep would count a deal twice and fail the data test
+-- assert_quota_periods_do_not_overlap). A rep with bookings outside all its quota periods still gets a row
+-- (period = the calendar quota_period var bucket of the close date) with a NULL quota, so bookings here
+-- reconcile with kpi_bookings and the rep is visible as "no quota" rather than dropped.
 -- % of reps at quota re-aggregates as sum(is_at_quota_count) / sum(has_quota_count).
 
 with
@@ -34,7 +37,7 @@ won_opportunities as (
         rep_id,
         close_date,
         amount_corporate,
-        cast({{ dbt.date_trunc(var('quota_period'), 'close_date') }} as date) as default_period_start
+        {{ trunc_to_date(var('quota_period'), 'close_date') }} as default_period_start
     from opportunities
     where is_won
 ),
@@ -86,7 +89,7 @@ rep_periods as (
     select
         rep_id,
         period_start,
-        {{ kpi_period_add(var('quota_period'), 1, 'period_start') }} as period_end,
+        {{ add_to_date(var('quota_period'), 1, 'period_start') }} as period_end,
         cast(null as {{ dbt.type_numeric() }}) as quota_amount_corporate,
         coalesce(bookings_amount_corporate, 0) as bookings_amount_corporate,
         won_deal_count

@@ -27,7 +27,7 @@ as_of as (
 window_bounds as (
     select
         as_of_date,
-        cast({{ dbt.dateadd('month', -12, 'as_of_date') }} as date) as window_start_exclusive
+        {{ add_to_date('month', -12, 'as_of_date') }} as window_start_exclusive
     from as_of
 ),
 
@@ -91,7 +91,7 @@ final as (
         reps.manager_id,
         reps.territory_id,
         window_bounds.as_of_date,
-        cast({{ dbt.dateadd('day', 1, 'window_bounds.window_start_exclusive') }} as date) as window_start_date,
+        {{ add_to_date('day', 1, 'window_bounds.window_start_exclusive') }} as window_start_date,
         rates.open_opportunity_count,
         rates.closed_count,
         rates.won_count,

@@ -27,7 +27,7 @@ open_stages as (
 completed_stays as (
     select
         transitions.to_stage_name as stage_name,
-        cast({{ dbt.date_trunc('quarter', 'transitions.exited_at') }} as date) as quarter_start,
+        {{ trunc_to_date('quarter', 'transitions.exited_at') }} as quarter_start,
         transitions.days_in_stage
     from transitions
     inner join open_stages
@@ -39,7 +39,7 @@ completed_stays as (
 losses as (
     select
         transitions.from_stage_name as stage_name,
-        cast({{ dbt.date_trunc('quarter', 'transitions.entered_at') }} as date) as quarter_start,
+        {{ trunc_to_date('quarter', 'transitions.entered_at') }} as quarter_start,
         count(*) as lost_count
     from transitions
     inner join stages as to_stages
@@ -49,7 +49,7 @@ losses as (
         and transitions.from_stage_name is not null
     group by
         transitions.from_stage_name,
-        cast({{ dbt.date_trunc('quarter', 'transitions.entered_at') }} as date)
+        {{ trunc_to_date('quarter', 'transitions.entered_at') }}
 ),
 
 dwell as (

@@ -1,10 +1,17 @@
 -- Territory balance: is the load and the result spread evenly over territories?
--- Grain: territory x calendar quarter. Accounts and reps are the CURRENT assignment (dimensions carry no
--- history), repeated in every quarter: they are snapshots, not additive over quarters. Reps count = active
--- reps assigned to the territory. Open pipeline = open opportunities with a close date in the quarter;
--- bookings = won deals closed in the quarter; quota = quotas of the territory's reps whose period starts in
--- the quarter. Each is divided by the rep count; the index is that per-rep value / the unweighted mean of
--- the per-rep values of all territories with reps in the same quarter; a flag marks an index outside
+-- Grain: territory x calendar quarter.
+-- ONE assignment, the rep's: a territory's reps are the ACTIVE reps whose territory (dim_reps.territory_id)
+-- it is, and every rep-owned measure follows the same reps - open pipeline (open deals with a close date in
+-- the quarter), bookings (won deals closed in the quarter) and quota (quotas whose period starts in the
+-- quarter) of those reps. So per-rep values divide amounts by the very reps that own them; deals and quotas
+-- of inactive reps, or of reps without a territory, are not in this table (kpi_bookings has all bookings).
+-- Accounts are the accounts assigned to the territory (dim_accounts.territory_id: own assignment, else the
+-- owner's), i.e. the territory's market.
+-- account_count and rep_count are SNAPSHOTS (current assignment; dimensions carry no history), repeated in
+-- every quarter: not additive over quarters (take them from one quarter). The amounts are additive over
+-- territories and quarters.
+-- Each measure is divided by rep_count; the index is that per-rep value / the unweighted mean of the
+-- per-rep values of all territories with reps in the same quarter; a flag marks an index outside
 -- 1 +/- var territory_balance_band.
 
 with
@@ -29,13 +36,21 @@ territories as (
     select * from {{ ref('dim_territories') }}
 ),
 
+-- the one rep set of the table: active reps with a territory
+territory_rep_members as (
+    select
+        rep_id,
+        territory_id
+    from reps
+    where territory_id is not null
+        and coalesce(is_active, true)
+),
+
 territory_reps as (
     select
         territory_id,
         count(*) as rep_count
-    from reps
-    where territory_id is not null
-        and coalesce(is_active, true)
+    from territory_rep_members
     group by territory_id
 ),
 
@@ -50,26 +65,29 @@ territory_accounts as (
 
 opportunity_quarters as (
     select
-        territory_id,
-        close_quarter as quarter_start,
-        coalesce(sum(case when not is_closed then amount_corporate end), 0) as open_pipeline_amount_corporate,
-        coalesce(sum(case when is_won then amount_corporate end), 0) as bookings_amount_corporate
+        territory_rep_members.territory_id,
+        opportunities.close_quarter as quarter_start,
+        coalesce(sum(case when not opportunities.is_closed then opportunities.amount_corporate end), 0)
+            as open_pipeline_amount_corporate,
+        coalesce(sum(case when opportunities.is_won then opportunities.amount_corporate end), 0)
+            as bookings_amount_corporate
     from opportunities
-    where territory_id is not null
-        and (is_won or not is_closed)
-    group by territory_id, close_quarter
+    inner join territory_rep_members
+        on opportunities.rep_id = territory_rep_members.rep_id
+    where opportunities.is_won
+        or not opportunities.is_closed
+    group by territory_rep_members.territory_id, opportunities.close_quarter
 ),
 
 quota_quarters as (
     select
-        reps.territory_id,
-        cast({{ dbt.date_trunc('quarter', 'quotas.period_start') }} as date) as quarter_start,
+        territory_rep_members.territory_id,
+        {{ trunc_to_date('quarter', 'quotas.period_start') }} as quarter_start,
         sum(quotas.quota_amount_corporate) as quota_amount_corporate
     from quotas
-    inner join reps
-        on quotas.rep_id = reps.rep_id
-    where reps.territory_id is not null
-    group by reps.territory_id, cast({{ dbt.date_trunc('quarter', 'quotas.period_start') }} as date)
+    inner join territory_rep_members
+        on quotas.rep_id = territory_rep_members.rep_id
+    group by territory_rep_members.territory_id, {{ trunc_to_date('quarter', 'quotas.period_start') }}
 ),
 
 quarters as (

@@ -9,45 +9,17 @@
 
 with
 
-opportunities as (
-    select * from {{ ref('fct_opportunities') }}
+opportunity_touches as (
+    select * from {{ ref('int_opportunity_touches_windowed') }}
 ),
 
-activities as (
-    select * from {{ ref('fct_activities') }}
-),
-
-closed_opportunities as (
+touches_per_opportunity as (
     select
         opportunity_id,
-        close_date,
-        coalesce(is_won, false) as is_won
-    from opportunities
-    where is_closed
-        and close_date is not null
-),
-
-touches as (
-    select
-        closed_opportunities.opportunity_id,
-        count(*) as touch_count
-    from closed_opportunities
-    inner join activities
-        on closed_opportunities.opportunity_id = activities.opportunity_id
-        and activities.activity_date <= closed_opportunities.close_date
-        and activities.activity_date
-            >= {{ add_to_date('day', -1 * var('touch_window_days'), 'closed_opportunities.close_date') }}
-    group by closed_opportunities.opportunity_id
-),
-
-opportunity_touches as (
-    select
-        closed_opportunities.opportunity_id,
-        closed_opportunities.is_won,
-        coalesce(touches.touch_count, 0) as touch_count
-    from closed_opportunities
-    left join touches
-        on closed_opportunities.opportunity_id = touches.opportunity_id
+        is_won,
+        count(activity_id) as touch_count
+    from opportunity_touches
+    group by opportunity_id, is_won
 ),
 
 bucketed as (
@@ -67,7 +39,7 @@ bucketed as (
             when touch_count <= 10 then 3
             else 4
         end as touch_bucket_order
-    from opportunity_touches
+    from touches_per_opportunity
 ),
 
 final as (

@@ -9,35 +9,17 @@
 
 with
 
-opportunities as (
-    select * from {{ ref('fct_opportunities') }}
-),
-
-activities as (
-    select * from {{ ref('fct_activities') }}
-),
-
-closed_opportunities as (
-    select
-        opportunity_id,
-        close_date,
-        coalesce(is_won, false) as is_won
-    from opportunities
-    where is_closed
-        and close_date is not null
+opportunity_touches as (
+    select * from {{ ref('int_opportunity_touches_windowed') }}
 ),
 
 touches as (
     select
-        activities.category,
-        case when closed_opportunities.is_won then 'won' else 'lost' end as outcome,
-        activities.duration_minutes
-    from closed_opportunities
-    inner join activities
-        on closed_opportunities.opportunity_id = activities.opportunity_id
-        and activities.activity_date <= closed_opportunities.close_date
-        and activities.activity_date
-            >= {{ add_to_date('day', -1 * var('touch_window_days'), 'closed_opportunities.close_date') }}
+        category,
+        case when is_won then 'won' else 'lost' end as outcome,
+        duration_minutes
+    from opportunity_touches
+    where activity_id is not null
 ),
 
 final as (

@@ -4,12 +4,9 @@ with source as (
 
 ),
 
-ranked as (
+latest as (
 
-    select
-        source.*,
-        {{ version_rank(['iso_code']) }} as version_rank
-    from source
+    {{ latest_records('source', ['iso_code']) }}
 
 ),
 
@@ -21,8 +18,7 @@ renamed as (
         cast(coalesce(is_corporate, false) as {{ dbt.type_boolean() }}) as is_corporate,
         _extract_date,
         _loaded_at
-    from ranked
-    where version_rank = 1
+    from latest
 
 )
 

@@ -4,12 +4,9 @@ with source as (
 
 ),
 
-ranked as (
+latest as (
 
-    select
-        source.*,
-        {{ version_rank(['iso_code', 'start_date']) }} as version_rank
-    from source
+    {{ latest_records('source', ['iso_code', 'start_date']) }}
 
 ),
 
@@ -27,8 +24,7 @@ renamed as (
         cast(next_start_date as date) as next_start_date,
         _extract_date,
         _loaded_at
-    from ranked
-    where version_rank = 1
+    from latest
 
 )
 

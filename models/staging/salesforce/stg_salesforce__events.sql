@@ -4,20 +4,9 @@ with source as (
 
 ),
 
-ranked as (
-
-    select
-        source.*,
-        {{ version_rank(['id'], 'system_modstamp') }} as version_rank
-    from source
-
-),
-
 latest as (
 
-    select * from ranked
-    where version_rank = 1
-        and not coalesce(is_deleted, false)
+    {{ latest_records('source', ['id'], 'system_modstamp', 'is_deleted') }}
 
 ),
 

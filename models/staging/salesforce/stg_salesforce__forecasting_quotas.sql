@@ -4,12 +4,9 @@ with source as (
 
 ),
 
-ranked as (
+latest as (
 
-    select
-        source.*,
-        {{ version_rank(['id']) }} as version_rank
-    from source
+    {{ latest_records('source', ['id']) }}
 
 ),
 
@@ -26,8 +23,7 @@ renamed as (
         ) as currency_code,
         _extract_date,
         _loaded_at
-    from ranked
-    where version_rank = 1
+    from latest
 
 )
 

@@ -4,13 +4,10 @@ with source as (
 
 ),
 
-ranked as (
+latest as (
 
     -- History rows are immutable: a row seen in several extracts is the same fact, kept once.
-    select
-        source.*,
-        {{ version_rank(['id'], 'created_date') }} as version_rank
-    from source
+    {{ latest_records('source', ['id'], 'created_date') }}
 
 ),
 
@@ -25,8 +22,7 @@ renamed as (
         cast(created_date as {{ dbt.type_timestamp() }}) as created_at,
         _extract_date,
         _loaded_at
-    from ranked
-    where version_rank = 1
+    from latest
 
 )
 

@@ -4,21 +4,9 @@ with source as (
 
 ),
 
-ranked as (
-
-    select
-        source.*,
-        {{ version_rank(['id'], 'system_modstamp') }} as version_rank
-    from source
-
-),
-
 latest as (
 
-    -- Deletion is decided on the latest version only, so a later undelete brings the record back.
-    select * from ranked
-    where version_rank = 1
-        and not coalesce(is_deleted, false)
+    {{ latest_records('source', ['id'], 'system_modstamp', 'is_deleted') }}
 
 ),
 

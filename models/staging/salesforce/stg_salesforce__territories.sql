@@ -4,12 +4,9 @@ with source as (
 
 ),
 
-ranked as (
+latest as (
 
-    select
-        source.*,
-        {{ version_rank(['id']) }} as version_rank
-    from source
+    {{ latest_records('source', ['id']) }}
 
 ),
 
@@ -21,8 +18,7 @@ renamed as (
         cast(parent_territory2_id as {{ dbt.type_string() }}) as parent_territory_id,
         _extract_date,
         _loaded_at
-    from ranked
-    where version_rank = 1
+    from latest
 
 )
 

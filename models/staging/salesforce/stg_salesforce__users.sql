@@ -4,12 +4,10 @@ with source as (
 
 ),
 
-ranked as (
+latest as (
 
-    select
-        source.*,
-        {{ version_rank(['id'], 'system_modstamp') }} as version_rank
-    from source
+    -- User has no IsDeleted: Salesforce deactivates users instead of deleting them.
+    {{ latest_records('source', ['id'], 'system_modstamp') }}
 
 ),
 
@@ -28,9 +26,7 @@ renamed as (
         cast(system_modstamp as {{ dbt.type_timestamp() }}) as modified_at,
         _extract_date,
         _loaded_at
-    from ranked
-    -- User has no IsDeleted: Salesforce deactivates users instead of deleting them.
-    where version_rank = 1
+    from latest
 
 )
 

@@ -88,25 +88,24 @@ def measure(args: list[str], env: dict[str, str] | None = None) -> Measurement:
 
 
 def _floor_select(obj: LandingObject, landing: Path) -> str:
-    """Typed read of every landing file of one object (demo data: CSV with API-name headers)."""
+    """Typed read of every landing file of one object (demo data: CSV with API-name headers).
+
+    DuckDB's CSV reader with the contract's types given up front: the fastest way DuckDB has to get
+    these files into typed tables (reading all columns as text and casting afterwards is ~8x slower).
+    Timestamps carry their offset (``+0000``), so they are read as TIMESTAMPTZ, i.e. UTC instants.
+    """
     pattern = str(landing / obj.name / "*" / "*.csv")
-    casts = []
-    for f in obj.fields:
-        src = f'"{f.name}"'
-        if f.type == "timestamp":
-            expr = f"cast(strptime({src}, '%Y-%m-%dT%H:%M:%S.%g%z') at time zone 'UTC' as timestamp)"
-        else:
-            expr = f"cast({src} as {f.duckdb_type})"
-        casts.append(f"{expr} as {f.column}")
+    types = {f.name: ("TIMESTAMPTZ" if f.type == "timestamp" else f.duckdb_type) for f in obj.fields}
+    type_map = ", ".join(f"'{name}': '{typ}'" for name, typ in types.items())
     return (
-        f"create or replace table floor.{obj.table} as select {', '.join(casts)} "
-        f"from read_csv('{pattern}', header = true, all_varchar = true, union_by_name = true)"
+        f"create or replace table raw.{obj.table} as select * from read_csv('{pattern}', header = true, "
+        f"types = {{{type_map}}}, timestampformat = '%Y-%m-%dT%H:%M:%S.%g%z', dateformat = '%Y-%m-%d')"
     )
 
 
 def floor_script(landing: Path) -> str:
     present = [o for o in OBJECTS if any((landing / o.name).glob("*/*.csv"))]
-    return ";\n".join(["create schema if not exists floor", *(_floor_select(o, landing) for o in present)])
+    return ";\n".join(["create schema if not exists raw", *(_floor_select(o, landing) for o in present)])
 
 
 def run_floor(landing: Path, db_path: Path, memory_limit: str, threads: int) -> None:

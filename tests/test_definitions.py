@@ -440,3 +440,22 @@ def test_too_many_rejected_rows_fail_the_blocking_check_and_roll_back(
     assert errors.metadata["failed_expectations"].value == ["reject_rate_within_limit"]
     assert _raw_rows(settings, "2025-01-07") == 0
     assert _raw_rows(settings, "2025-01-06") == 96  # the earlier batch is untouched
+
+
+def test_manifest_is_reparsed_only_when_the_dbt_project_changed() -> None:
+    import os
+
+    from orchestration.assets.dbt import _manifest_is_current, prepare_manifest
+
+    project = prepare_manifest("duckdb")
+    assert _manifest_is_current(project, "duckdb")
+    assert not _manifest_is_current(project, "postgres")  # parsed for another adapter
+    model = Path(project.project_dir) / "models" / "marts" / "kpi" / "kpi_win_rate.sql"
+    before = model.stat()
+    try:
+        later = Path(project.manifest_path).stat().st_mtime + 60
+        os.utime(model, (later, later))  # as if the model was edited after the parse
+        assert not _manifest_is_current(project, "duckdb")
+    finally:
+        os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert _manifest_is_current(project, "duckdb")

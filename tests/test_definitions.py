@@ -459,3 +459,52 @@ def test_manifest_is_reparsed_only_when_the_dbt_project_changed() -> None:
     finally:
         os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert _manifest_is_current(project, "duckdb")
+
+
+def test_backfill_validation_chunks_whole_extract_dates_by_row_count() -> None:
+    from datetime import date as d
+
+    from orchestration.assets.raw import date_chunks
+
+    rows = {d(2025, 1, 3): 400, d(2025, 1, 1): 300, d(2025, 1, 2): 300, d(2025, 1, 4): 1500, d(2025, 1, 5): 1}
+    # 300 + 300 fit in 700; adding 400 would make 1,000 > 700; 1,500 alone exceeds the limit and stands
+    # alone; the last date starts a new chunk after it.
+    assert date_chunks(rows, 700) == [
+        [d(2025, 1, 1), d(2025, 1, 2)],
+        [d(2025, 1, 3)],
+        [d(2025, 1, 4)],
+        [d(2025, 1, 5)],
+    ]
+    assert date_chunks(rows, 10_000) == [sorted(rows)]
+    assert date_chunks({}, 10) == []
+
+
+def test_chunked_backfill_validation_names_the_failing_extract_date(
+    defs: dg.Definitions, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orchestration.assets.raw as raw
+
+    monkeypatch.setattr(raw, "VALIDATION_CHUNK_ROWS", 6)  # 5 rows a day: one chunk per extract date
+    header = "Id,StageName,CloseDate,CreatedDate,OwnerId,Amount\n"
+    for day, amounts in (("2025-01-06", [10] * 5), ("2025-01-07", [10] * 5), ("2025-01-08", [10] * 4 + [-1])):
+        folder = settings.landing_dir / "Opportunity" / day
+        folder.mkdir(parents=True)
+        lines = [
+            f"006{day[-1]}{n:014d},Prospecting,2025-02-01,2025-01-02T10:00:00Z,005000000000000001,{a}"
+            for n, a in enumerate(amounts)
+        ]
+        (folder / "o.csv").write_text(header + "\n".join(lines) + "\n")
+    result = dg.materialize(
+        [defs.get_assets_def(dg.AssetKey(["raw", "opportunity"]))],
+        tags={
+            "dagster/asset_partition_range_start": "2025-01-06",
+            "dagster/asset_partition_range_end": "2025-01-08",
+        },
+        resources={"warehouse": WarehouseResource.from_settings(settings)},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    (errors,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "landing_errors"]
+    assert not errors.passed
+    assert errors.description.startswith("2025-01-08: amount_non_negative")  # the third chunk, alone

@@ -13,7 +13,7 @@ required column, an unreadable file: ``BatchError``) loads nothing; it is report
 A warehouse locked by another process is waited out (``retry_on_warehouse_lock``).
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -124,19 +124,59 @@ def _partition_dates(context: dg.AssetExecutionContext) -> list[date]:
     return [date.fromisoformat(k) for k in context.partition_keys]
 
 
+#: Largest number of loaded rows validated in one pandas frame. A one-run backfill of a year of a big
+#: object is validated in chunks of whole extract dates (every expectation is per batch or per row,
+#: so chunking by date changes no verdict), which bounds the memory the checks take.
+VALIDATION_CHUNK_ROWS = 1_000_000
+
+
+def date_chunks(rows_per_date: Mapping[date, int], max_rows: int) -> list[list[date]]:
+    """Consecutive extract dates grouped so that each group holds at most ``max_rows`` rows (a single
+    date larger than that is a group of its own)."""
+    chunks: list[list[date]] = []
+    current: list[date] = []
+    total = 0
+    for day in sorted(rows_per_date):
+        n = rows_per_date[day]
+        if current and total + n > max_rows:
+            chunks.append(current)
+            current, total = [], 0
+        current.append(day)
+        total += n
+    if current:
+        chunks.append(current)
+    return chunks
+
+
 def _validate(
     context: dg.AssetExecutionContext,
     con: duckdb.DuckDBPyConnection,
     obj: LandingObject,
     dates: Sequence[date],
 ) -> list[tuple[str, ExpectationOutcome]]:
-    """Landing expectations on the rows just loaded for ``dates`` (all dates in one frame)."""
-    frame = read_batch_frame(con, obj, dates)
-    outcomes = validate_landing_frame(
-        frame, obj, known_stages=known_stages_from_seed(), known_currencies=known_currencies(con)
+    """Landing expectations on the rows just loaded for ``dates``, in chunks of whole extract dates."""
+    counts = dict(
+        con.execute(
+            f"SELECT _extract_date, count(*) FROM {RAW_SCHEMA}.{obj.table} "
+            "WHERE _extract_date IN (SELECT unnest(CAST(? AS DATE[]))) GROUP BY 1",
+            [list(dates)],
+        ).fetchall()
     )
-    context.log.info(f"{obj.name}: {len(outcomes)} landing expectations on {len(frame)} loaded rows")
-    return [(_label(dates), o) for o in outcomes]
+    chunks = date_chunks(counts, VALIDATION_CHUNK_ROWS) or [list(dates)]
+    stages, currencies = known_stages_from_seed(), known_currencies(con)
+    outcomes: list[tuple[str, ExpectationOutcome]] = []
+    for chunk in chunks:
+        frame = read_batch_frame(con, obj, chunk)
+        label = _label(dates) if len(chunks) == 1 else _label(chunk)
+        outcomes += [
+            (label, o)
+            for o in validate_landing_frame(frame, obj, known_stages=stages, known_currencies=currencies)
+        ]
+        del frame
+    context.log.info(
+        f"{obj.name}: landing expectations on {sum(counts.values())} loaded rows in {len(chunks)} chunk(s)"
+    )
+    return outcomes
 
 
 def _audited_batches(

@@ -76,6 +76,8 @@ class WarehouseResource(dg.ConfigurableResource):
     date_formats: dict[str, str] = {}
     #: Largest share of a batch's rows that may be rejected before its blocking landing check fails.
     max_reject_rate: float = 0.05
+    #: Largest batch the landing checks validate with Great Expectations; larger ones run as SQL.
+    gx_max_rows: int = 250_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseResource:
@@ -87,6 +89,7 @@ class WarehouseResource(dg.ConfigurableResource):
             threads=settings.threads,
             date_formats=dict(settings.date_formats),
             max_reject_rate=settings.max_reject_rate,
+            gx_max_rows=settings.gx_max_rows,
         )
 
     @contextmanager

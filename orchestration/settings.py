@@ -38,6 +38,13 @@ def _reject_rate(text: str) -> float:
     return rate
 
 
+def _gx_max_rows(text: str) -> int:
+    rows = int(text)
+    if rows < 0:
+        raise ValueError(f"SALES_WH_GX_MAX_ROWS must be a row count (0 or more), got {text!r}")
+    return rows
+
+
 @dataclass(frozen=True)
 class Settings:
     landing_dir: Path
@@ -52,6 +59,9 @@ class Settings:
     schedule_timezone: str
     #: Largest share of a batch's source rows that may be rejected before its landing check fails.
     max_reject_rate: float = 0.05
+    #: Largest batch (rows of one validation) the landing checks run with Great Expectations on a pandas
+    #: frame; larger ones (a backfill) run as SQL inside DuckDB, with the same outcomes.
+    gx_max_rows: int = 250_000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -68,4 +78,5 @@ class Settings:
             schedule_cron=_env("SALES_WH_SCHEDULE_CRON", "0 6 * * *"),
             schedule_timezone=_env("SALES_WH_SCHEDULE_TIMEZONE", "UTC"),
             max_reject_rate=_reject_rate(_env("SALES_WH_MAX_REJECT_RATE", "0.05")),
+            gx_max_rows=_gx_max_rows(_env("SALES_WH_GX_MAX_ROWS", "250000")),
         )

@@ -508,3 +508,41 @@ def test_chunked_backfill_validation_names_the_failing_extract_date(
     (errors,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "landing_errors"]
     assert not errors.passed
     assert errors.description.startswith("2025-01-08: amount_non_negative")  # the third chunk, alone
+
+
+def test_backfill_above_gx_max_rows_is_validated_in_sql_inside_the_load(
+    defs: dg.Definitions, settings: Settings
+) -> None:
+    """15 rows over 3 extract dates with SALES_WH_GX_MAX_ROWS=10: the SQL engine validates the whole
+    run at once, inside the load's transaction; its failure blocks the step and rolls the load back."""
+    from dataclasses import replace
+
+    header = "Id,StageName,CloseDate,CreatedDate,OwnerId,Amount\n"
+    for day, amounts in (("2025-01-06", [10] * 5), ("2025-01-07", [10] * 5), ("2025-01-08", [10] * 4 + [-1])):
+        folder = settings.landing_dir / "Opportunity" / day
+        folder.mkdir(parents=True)
+        lines = [
+            f"006{day[-1]}{n:014d},Prospecting,2025-02-01,2025-01-02T10:00:00Z,005000000000000001,{a}"
+            for n, a in enumerate(amounts)
+        ]
+        (folder / "o.csv").write_text(header + "\n".join(lines) + "\n")
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [defs.get_assets_def(dg.AssetKey(["raw", "opportunity"]))],
+        tags={
+            "dagster/asset_partition_range_start": "2025-01-06",
+            "dagster/asset_partition_range_end": "2025-01-08",
+        },
+        resources={"warehouse": WarehouseResource.from_settings(replace(settings, gx_max_rows=10))},
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    (errors,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "landing_errors"]
+    assert not errors.passed
+    assert errors.description.startswith("2025-01-06..2025-01-08: amount_non_negative")  # one validation
+    assert "'engine': 'sql'" in errors.metadata["outcomes"].value
+    logs = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert any("15 loaded rows with the sql engine in 1 chunk(s)" in m for m in logs)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:  # rolled back: nothing
+        assert not con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw'").fetchone()[0]

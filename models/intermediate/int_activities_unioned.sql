@@ -1,7 +1,12 @@
 {#-
     Tasks and Events as one activity stream with a common shape; classification by the
     activity_types seed happens in fct_activities.
+
+    A view: a row-level rename and union that only fct_activities reads, so materialising it would
+    copy every activity once more per build. Its key is tested on fct_activities (one row each).
 -#}
+{{ config(materialized='view') }}
+
 with tasks as (
 
     select * from {{ ref('stg_salesforce__tasks') }}
@@ -29,7 +34,8 @@ task_activities as (
         who_id,
         what_id,
         account_id,
-        _loaded_at
+        _loaded_at,
+        _built_at
     from tasks
 
 ),
@@ -51,7 +57,8 @@ event_activities as (
         who_id,
         what_id,
         account_id,
-        _loaded_at
+        _loaded_at,
+        _built_at
     from events
 
 ),

@@ -10,8 +10,13 @@ tests and the benchmarks) always re-parses so model changes are picked up. For a
 dbt sources in schema ``raw`` map onto the raw assets ``["raw", <table>]`` (by ``meta.dagster.asset_key``
 in the sources YAML, or by this translator when it is absent), so raw is upstream of staging. Tests of
 severity ``error`` are blocking checks: a failure fails the dbt step and skips everything downstream.
+
+Incremental models (``base_`` staging, ``fct_activities``) only process what changed since their last
+build. When the dbt project itself changed (a model, macro or seed: :func:`project_fingerprint` differs
+from the one kept next to the warehouse), the step runs ``dbt build --full-refresh`` once instead.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -125,6 +130,34 @@ def prepare_manifest(target: str) -> DbtProject:
     return project
 
 
+def project_fingerprint(target: str) -> str:
+    """A hash of every file the dbt project is built from (models, seeds, macros, dbt_project.yml)
+    and the target: when it changes, incremental models must be rebuilt from scratch."""
+    digest = hashlib.sha256(target.encode())
+    root = PROJECT_ROOT
+    for name in _DBT_SOURCES:
+        path = root / name
+        files = [path] if path.is_file() else sorted(path.rglob("*")) if path.exists() else []
+        for f in files:
+            if f.is_file():
+                digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def fingerprint_path(warehouse_path: str) -> Path:
+    """Where the fingerprint of the dbt project last built into a warehouse is kept (next to it)."""
+    return Path(f"{warehouse_path}.dbt-project")
+
+
+def build_args(warehouse_path: str, fingerprint: str) -> list[str]:
+    """``dbt build``, with ``--full-refresh`` when the warehouse was last built by a different dbt
+    project (or never): incremental models (base_, fct_activities) then start over, so a changed
+    seed or model reaches every row, not only the rows that changed since."""
+    stamp = fingerprint_path(warehouse_path)
+    current = stamp.read_text().strip() if stamp.exists() else None
+    return ["build"] if current == fingerprint else ["build", "--full-refresh"]
+
+
 def dbt_env(warehouse: WarehouseResource) -> dict[str, str]:
     """Environment of the dbt subprocess: profiles.yml reads the warehouse path and limits from it."""
     return {
@@ -157,8 +190,15 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         # failure cannot be told apart from a lock cheaply, and retrying a failed dbt test is pointless.
         with retry_on_warehouse_lock(context), warehouse.connect():
             pass
-        context.log.info(f"dbt build on {warehouse.warehouse_path}")
-        yield from dbt.cli(["build"], context=context).stream()
+        fingerprint = project_fingerprint(dbt.target or "")
+        args = build_args(warehouse.warehouse_path, fingerprint)
+        context.log.info(
+            f"dbt {' '.join(args)} on {warehouse.warehouse_path}"
+            + (" (the dbt project changed since the last build)" if "--full-refresh" in args else "")
+        )
+        yield from dbt.cli(args, context=context).stream()
+        # Only after a successful build: a failed one is retried from scratch next time.
+        fingerprint_path(warehouse.warehouse_path).write_text(fingerprint)
 
     return dbt_models
 

@@ -13,7 +13,7 @@ required column, an unreadable file: ``BatchError``) loads nothing; it is report
 A warehouse locked by another process is waited out (``retry_on_warehouse_lock``).
 """
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -21,12 +21,14 @@ import dagster as dg
 import duckdb
 
 from orchestration.checks.landing import (
+    GX_ENGINE,
     ExpectationOutcome,
+    date_chunks,
     known_currencies,
     known_stages_from_seed,
-    read_batch_frame,
+    landing_engine,
     reject_rate_outcome,
-    validate_landing_frame,
+    validate_landing,
 )
 from orchestration.contract import LOAD_AUDIT_TABLE, OBJECTS, RAW_SCHEMA, LandingObject, get_object
 from orchestration.ingestion.loader import BatchError, BatchResult, load_batches
@@ -124,28 +126,12 @@ def _partition_dates(context: dg.AssetExecutionContext) -> list[date]:
     return [date.fromisoformat(k) for k in context.partition_keys]
 
 
-#: Largest number of loaded rows validated in one pandas frame. A one-run backfill of a year of a big
-#: object is validated in chunks of whole extract dates (every expectation is per batch or per row,
-#: so chunking by date changes no verdict), which bounds the memory the checks take.
+#: Largest number of loaded rows validated in one pandas frame when Great Expectations validates a run
+#: (a run of at most ``SALES_WH_GX_MAX_ROWS`` rows; larger runs are validated in SQL, all at once, as
+#: DuckDB streams). Raising that threshold above this size validates in chunks of whole extract dates
+#: (every expectation is per batch or per row, so chunking by date changes no verdict), which bounds the
+#: memory the frames take.
 VALIDATION_CHUNK_ROWS = 1_000_000
-
-
-def date_chunks(rows_per_date: Mapping[date, int], max_rows: int) -> list[list[date]]:
-    """Consecutive extract dates grouped so that each group holds at most ``max_rows`` rows (a single
-    date larger than that is a group of its own)."""
-    chunks: list[list[date]] = []
-    current: list[date] = []
-    total = 0
-    for day in sorted(rows_per_date):
-        n = rows_per_date[day]
-        if current and total + n > max_rows:
-            chunks.append(current)
-            current, total = [], 0
-        current.append(day)
-        total += n
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 def _validate(
@@ -153,8 +139,11 @@ def _validate(
     con: duckdb.DuckDBPyConnection,
     obj: LandingObject,
     dates: Sequence[date],
+    gx_max_rows: int | None = None,
 ) -> list[tuple[str, ExpectationOutcome]]:
-    """Landing expectations on the rows just loaded for ``dates``, in chunks of whole extract dates."""
+    """Landing expectations on the rows just loaded for ``dates``: with Great Expectations when the run
+    loaded at most ``gx_max_rows`` rows (in chunks of whole extract dates of at most
+    ``VALIDATION_CHUNK_ROWS``), else in SQL over all its dates at once."""
     counts = dict(
         con.execute(
             f"SELECT _extract_date, count(*) FROM {RAW_SCHEMA}.{obj.table} "
@@ -162,19 +151,24 @@ def _validate(
             [list(dates)],
         ).fetchall()
     )
-    chunks = date_chunks(counts, VALIDATION_CHUNK_ROWS) or [list(dates)]
+    rows = sum(counts.values())
+    engine = landing_engine(rows, gx_max_rows)
+    chunks = [list(dates)]
+    if engine == GX_ENGINE:
+        chunks = date_chunks(counts, VALIDATION_CHUNK_ROWS) or chunks
     stages, currencies = known_stages_from_seed(), known_currencies(con)
     outcomes: list[tuple[str, ExpectationOutcome]] = []
     for chunk in chunks:
-        frame = read_batch_frame(con, obj, chunk)
         label = _label(dates) if len(chunks) == 1 else _label(chunk)
         outcomes += [
             (label, o)
-            for o in validate_landing_frame(frame, obj, known_stages=stages, known_currencies=currencies)
+            for o in validate_landing(
+                con, obj, chunk, known_stages=stages, known_currencies=currencies, engine=engine
+            )
         ]
-        del frame
     context.log.info(
-        f"{obj.name}: landing expectations on {sum(counts.values())} loaded rows in {len(chunks)} chunk(s)"
+        f"{obj.name}: landing expectations on {rows} loaded rows with the {engine} engine "
+        f"in {len(chunks)} chunk(s)"
     )
     return outcomes
 
@@ -273,11 +267,11 @@ def build_raw_asset(obj: LandingObject, partitions_def: dg.PartitionsDefinition)
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         dates = _partition_dates(context)
         date_format = config.date_format or warehouse.date_formats.get(obj.name)
-        max_rate = warehouse.max_reject_rate
+        max_rate, gx_max_rows = warehouse.max_reject_rate, warehouse.gx_max_rows
         outcomes: list[tuple[str, ExpectationOutcome]] = []
 
         def passes_blocking_checks(con: duckdb.DuckDBPyConnection) -> bool:
-            outcomes.extend(_validate(context, con, obj, dates))
+            outcomes.extend(_validate(context, con, obj, dates, gx_max_rows))
             outcomes.append((_label(dates), reject_rate_outcome(_audited_batches(con, obj, dates), max_rate)))
             return all(o.success for _, o in outcomes if o.severity == "error")
 

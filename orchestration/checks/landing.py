@@ -1,9 +1,20 @@
-"""Great Expectations checks on landed batches.
+"""Landing expectations on landed batches, with two engines for one plan.
 
-The checks run on pandas frames (GX's SQL datasource does not work on DuckDB): an ephemeral GX context
-with a pandas datasource, one dataframe asset and a whole-dataframe batch definition, created once per
-process. Each expectation becomes an :class:`ExpectationOutcome` with the severity the pipeline acts
-on: ``error`` blocks everything downstream, ``warn`` is reported only.
+:func:`_plan` is the one definition of the expectations of an object (Great Expectations class names and
+arguments). Two engines judge it and return the same :class:`ExpectationOutcome` list (names,
+severities, verdicts, details) for the same rows:
+
+- ``great_expectations`` (small batches: the daily batch, the demo): GX on pandas frames read from
+  DuckDB (GX's SQL datasource does not work on DuckDB): an ephemeral GX context with a pandas
+  datasource, one dataframe asset and a whole-dataframe batch definition, created once per process;
+- ``sql`` (batches of more than ``SALES_WH_GX_MAX_ROWS`` rows, e.g. a one-run backfill): aggregate
+  queries inside DuckDB over ``raw.<table>`` (one scan for the column checks, a GROUP BY of the
+  duplicate keys per chunk of extract dates, and a LIMIT 20 query per failed check for its examples).
+  Nothing is read into pandas, so memory does not grow with the batch.
+
+:func:`validate_landing` picks the engine by the number of rows. Each expectation becomes an
+:class:`ExpectationOutcome` with the severity the pipeline acts on: ``error`` blocks everything
+downstream, ``warn`` is reported only; ``details["engine"]`` names the engine that judged it.
 
 The expectations see only the rows that loaded, so a batch whose rows were all rejected would pass
 them all: :func:`reject_rate_outcome` checks the loader's counts (rejected / source rows per batch).
@@ -14,7 +25,8 @@ from __future__ import annotations
 import csv
 import functools
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -25,10 +37,13 @@ import numpy as np
 import pandas as pd
 
 from orchestration.contract import CORPORATE_CURRENCY, RAW_SCHEMA, LandingObject, get_object
-from orchestration.ingestion.loader import BatchResult
+from orchestration.ingestion.loader import BatchResult, lit, q
 from orchestration.settings import PROJECT_ROOT, Settings
 
 Severity = Literal["error", "warn"]
+Engine = Literal["great_expectations", "sql"]
+GX_ENGINE: Engine = "great_expectations"
+SQL_ENGINE: Engine = "sql"
 
 #: Plausible range of every date and timestamp in the CRM (upper bound: today + 5 years).
 MIN_DATE = datetime(2000, 1, 1)
@@ -41,6 +56,8 @@ OPEN_ENDED_DATES = frozenset({"NextStartDate"})
 REJECT_RATE_MIN_ROWS = 100
 DEFAULT_STAGE_SEED = PROJECT_ROOT / "seeds" / "opportunity_stages.csv"
 _CONFLICT_COLUMN = "_content_hash"
+#: Examples of unexpected values an outcome carries (GX's ``partial_unexpected_count``).
+PARTIAL_UNEXPECTED = 20
 
 
 @dataclass(frozen=True)
@@ -54,13 +71,33 @@ class ExpectationOutcome:
 
 @dataclass(frozen=True)
 class _Planned:
-    """An expectation to run on one of the two frames (the batch, or its de-duplicated keys)."""
+    """An expectation to run on the batch, or on its de-duplicated keys (``frame="keys"``).
+
+    ``expectation`` is a class name of ``great_expectations.expectations`` and ``kwargs`` its arguments:
+    GX builds the expectation from them (:meth:`gx`), the SQL engine derives its queries from them.
+    """
 
     name: str
     severity: Severity
     description: str
-    expectation: Any
+    expectation: str
+    kwargs: dict[str, Any]
     frame: Literal["batch", "keys"] = "batch"
+
+    @property
+    def column(self) -> str | None:
+        return self.kwargs.get("column")
+
+    @property
+    def key_columns(self) -> list[str]:
+        """Columns of a uniqueness expectation."""
+        return list(self.kwargs.get("column_list") or [self.kwargs["column"]])
+
+    def gx(self) -> Any:
+        """The GX expectation, tagged with the check name (GX returns results in its own order)."""
+        import great_expectations.expectations as gxe
+
+        return getattr(gxe, self.expectation)(**self.kwargs, meta={"landing_check": self.name})
 
 
 # ------------------------------------------------------------------------------------------ reference
@@ -130,8 +167,6 @@ def _plan(
     known_stages: set[str],
     known_currencies: set[str],
 ) -> list[_Planned]:
-    import great_expectations.expectations as gxe
-
     plan: list[_Planned] = []
     required = [f.column for f in obj.required_fields]
     plan.append(
@@ -139,7 +174,8 @@ def _plan(
             "required_columns_present",
             "error",
             f"columns {', '.join(required)} are present",
-            gxe.ExpectTableColumnsToMatchSet(column_set=required, exact_match=False),
+            "ExpectTableColumnsToMatchSet",
+            {"column_set": required, "exact_match": False},
         )
     )
     for c in required:
@@ -149,16 +185,17 @@ def _plan(
                     f"{c}_not_null",
                     "error",
                     f"{c} is never empty",
-                    gxe.ExpectColumnValuesToNotBeNull(column=c),
+                    "ExpectColumnValuesToNotBeNull",
+                    {"column": c},
                 )
             )
 
     dup_columns = _duplicate_key_columns(obj, columns)
     if dup_columns:
         unique = (
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=dup_columns, ignore_row_if="never")
+            ("ExpectCompoundColumnsToBeUnique", {"column_list": dup_columns, "ignore_row_if": "never"})
             if len(dup_columns) > 1
-            else gxe.ExpectColumnValuesToBeUnique(column=dup_columns[0])
+            else ("ExpectColumnValuesToBeUnique", {"column": dup_columns[0]})
         )
         plan.append(
             _Planned(
@@ -166,7 +203,7 @@ def _plan(
                 "error",
                 f"no two rows of one batch share {', '.join(dup_columns)} with different content "
                 "(exact repeats are harmless)",
-                unique,
+                *unique,
                 frame="keys",
             )
         )
@@ -180,7 +217,8 @@ def _plan(
                 f"{c}_non_negative",
                 "error",
                 f"{c} >= 0",
-                gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0),
+                "ExpectColumnValuesToBeBetween",
+                {"column": c, "min_value": 0},
             )
         )
 
@@ -194,7 +232,8 @@ def _plan(
                     f"{f.column}_not_before_{MIN_DATE:%Y}",
                     "error",
                     f"{f.column} is not before {MIN_DATE:%Y-%m-%d}",
-                    gxe.ExpectColumnMinToBeBetween(column=f.column, min_value=MIN_DATE),
+                    "ExpectColumnMinToBeBetween",
+                    {"column": f.column, "min_value": MIN_DATE},
                 )
             )
             if f.name in OPEN_ENDED_DATES:
@@ -204,7 +243,8 @@ def _plan(
                     f"{f.column}_not_after_today_plus_{FUTURE_YEARS}y",
                     "error",
                     f"{f.column} is not after {latest:%Y-%m-%d}",
-                    gxe.ExpectColumnMaxToBeBetween(column=f.column, max_value=latest),
+                    "ExpectColumnMaxToBeBetween",
+                    {"column": f.column, "max_value": latest},
                 )
             )
 
@@ -214,9 +254,8 @@ def _plan(
                 "currency_known",
                 "error",
                 f"currency_iso_code is one of {', '.join(sorted(known_currencies))}",
-                gxe.ExpectColumnValuesToBeInSet(
-                    column="currency_iso_code", value_set=sorted(known_currencies)
-                ),
+                "ExpectColumnValuesToBeInSet",
+                {"column": "currency_iso_code", "value_set": sorted(known_currencies)},
             )
         )
     if obj.name in STAGE_OBJECTS and "stage_name" in columns:
@@ -225,7 +264,8 @@ def _plan(
                 "stage_in_seed",
                 "warn",
                 "stage_name is in seeds/opportunity_stages.csv (unknown stages are reported, not dropped)",
-                gxe.ExpectColumnValuesToBeInSet(column="stage_name", value_set=sorted(known_stages)),
+                "ExpectColumnValuesToBeInSet",
+                {"column": "stage_name", "value_set": sorted(known_stages)},
             )
         )
     return plan
@@ -248,13 +288,33 @@ def _batch_definition() -> Any:
 
 
 def _json_safe(value: Any) -> Any:
+    """Details as JSON: numpy scalars as Python numbers, missing values (NaN, NaT, NULL) as None,
+    timestamps as text (``2025-01-02 10:00:00``), so both engines report a value the same way."""
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
+    if isinstance(value, np.bool_ | np.integer | np.floating):
+        value = value.item()
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return None
+    if isinstance(value, bool | int | float | str):
         return value
     return str(value)
+
+
+_DETAIL_KEYS = (
+    "element_count",
+    "unexpected_count",
+    "unexpected_percent",
+    "partial_unexpected_list",
+    "observed_value",
+)
+
+
+def _frame_columns(planned: Sequence[_Planned]) -> list[str]:
+    """Columns of the batch frame GX validates: those a batch expectation reads."""
+    return sorted({p.column for p in planned if p.frame == "batch" and p.column})
 
 
 def _validate(frame: pd.DataFrame, planned: list[_Planned]) -> list[ExpectationOutcome]:
@@ -263,46 +323,30 @@ def _validate(frame: pd.DataFrame, planned: list[_Planned]) -> list[ExpectationO
     if not planned:
         return []
     batch_definition = _batch_definition()  # creates the context the suite needs
-    for p in planned:  # results come back in GX's order, not the suite's: tag each expectation
-        p.expectation.meta = {"landing_check": p.name}
-    suite = gx.ExpectationSuite(name="landing", expectations=[p.expectation for p in planned])
+    # Results come back in GX's order, not the suite's: each expectation carries its check name.
+    suite = gx.ExpectationSuite(name="landing", expectations=[p.gx() for p in planned])
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
     results = batch.validate(suite).results
     outcomes = []
     by_name = {r.expectation_config.meta.get("landing_check"): r for r in results}
     for p in planned:
         r = by_name[p.name]
-        details = {
-            k: _json_safe(v)
-            for k, v in (r.result or {}).items()
-            if k
-            in (
-                "element_count",
-                "unexpected_count",
-                "unexpected_percent",
-                "partial_unexpected_list",
-                "observed_value",
-            )
-        }
+        details = {k: _json_safe(v) for k, v in (r.result or {}).items() if k in _DETAIL_KEYS}
         if r.exception_info and r.exception_info.get("raised_exception"):
             details["exception"] = str(r.exception_info.get("exception_message"))
+        details["engine"] = GX_ENGINE
         outcomes.append(ExpectationOutcome(p.name, p.severity, bool(r.success), p.description, details))
     return outcomes
 
 
 def _batch_frame(df: pd.DataFrame, obj: LandingObject, planned: list[_Planned]) -> pd.DataFrame:
-    import great_expectations.expectations as gxe
-
     """The columns the batch expectations read, with dates as datetimes and amounts as floats."""
     # GX fingerprints every batch by hashing the whole frame, and hashing 1M strings costs seconds, so
     # text columns go in cheaply: as categories where a value set is checked, and as a null marker
     # where only emptiness is (the unexpected values of a not-null check are nulls either way).
-    set_checked = {
-        p.expectation.column for p in planned if isinstance(p.expectation, gxe.ExpectColumnValuesToBeInSet)
-    }
-    cols = sorted({p.expectation.column for p in planned if hasattr(p.expectation, "column")})
+    set_checked = {p.column for p in planned if p.expectation == "ExpectColumnValuesToBeInSet"}
     frame = pd.DataFrame(index=pd.RangeIndex(len(df)))
-    for c in cols:
+    for c in _frame_columns(planned):
         typ = obj.field(c).type
         col = df[c].reset_index(drop=True)
         if typ in ("date", "timestamp"):
@@ -318,8 +362,11 @@ def _batch_frame(df: pd.DataFrame, obj: LandingObject, planned: list[_Planned]) 
     return frame
 
 
-def _keys_frame(df: pd.DataFrame, obj: LandingObject) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Key and version (as integer codes) of each distinct row content, and examples of conflicts.
+def _keys_frame(
+    df: pd.DataFrame, obj: LandingObject
+) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, Any]]:
+    """Key and version (as integer codes) of each distinct row content, examples of conflicts, and the
+    values of the codes (to report GX's unexpected rows as keys).
 
     Exact repeats collapse to one row, so a key+version that still repeats has two different
     contents. Codes instead of strings keep GX's whole-frame fingerprint cheap.
@@ -331,9 +378,31 @@ def _keys_frame(df: pd.DataFrame, obj: LandingObject) -> tuple[pd.DataFrame, lis
         pd.util.hash_pandas_object(df[content], index=False).to_numpy() if content else 0
     )
     distinct = frame.drop_duplicates().drop(columns=_CONFLICT_COLUMN)
-    conflicts = distinct[distinct.duplicated(keep="first")].head(20)
-    codes = pd.DataFrame({c: pd.factorize(distinct[c], use_na_sentinel=True)[0] for c in distinct.columns})
-    return codes, [_json_safe(r) for r in conflicts.to_dict("records")]
+    conflicts = distinct[distinct.duplicated(keep="first")].head(PARTIAL_UNEXPECTED)
+    factorized = {c: pd.factorize(distinct[c], use_na_sentinel=True) for c in distinct.columns}
+    codes = pd.DataFrame({c: f[0] for c, f in factorized.items()})
+    values = {c: f[1] for c, f in factorized.items()}
+    return codes, [_json_safe(r) for r in conflicts.to_dict("records")], values
+
+
+def _decode_keys(examples: list[Any], values: dict[str, Any], columns: list[str]) -> list[Any]:
+    """GX's unexpected rows of the key codes as key values (a dict per row, or a value for one column)."""
+
+    def value(column: str, code: Any) -> Any:
+        return _json_safe(values[column][code]) if isinstance(code, int) and code >= 0 else None
+
+    return [
+        {c: value(c, e.get(c)) for c in columns} if isinstance(e, dict) else value(columns[0], e)
+        for e in examples
+    ]
+
+
+def _empty_outcomes(planned: Sequence[_Planned], engine: Engine) -> list[ExpectationOutcome]:
+    """Nothing landed: every expectation passes without running."""
+    return [
+        ExpectationOutcome(p.name, p.severity, True, p.description, {"element_count": 0, "engine": engine})
+        for p in planned
+    ]
 
 
 def validate_landing_frame(
@@ -343,28 +412,363 @@ def validate_landing_frame(
     known_stages: set[str],
     known_currencies: set[str],
 ) -> list[ExpectationOutcome]:
-    """Run the landing expectations of ``obj`` on ``df`` (contract columns, snake_case).
+    """Run the landing expectations of ``obj`` on ``df`` (contract columns, snake_case) with GX.
 
     An empty frame means nothing landed: every expectation passes without running.
     """
     filled = {c for c in df.columns if df[c].notna().any()}
     planned = _plan(obj, set(df.columns), filled, known_stages, known_currencies)
     if df.empty:
-        return [
-            ExpectationOutcome(p.name, p.severity, True, p.description, {"element_count": 0}) for p in planned
-        ]
+        return _empty_outcomes(planned, GX_ENGINE)
     runnable = [p for p in planned if p.frame == "batch"]
     outcomes = _validate(_batch_frame(df, obj, runnable), runnable)
     key_checks = [p for p in planned if p.frame == "keys"]
     if key_checks:
-        codes, examples = _keys_frame(df, obj)
-        outcomes += [
-            ExpectationOutcome(
-                o.name, o.severity, o.success, o.description, {**o.details, "conflicting_keys": examples}
-            )
-            for o in _validate(codes, key_checks)
-        ]
+        codes, examples, values = _keys_frame(df, obj)
+        for o, p in zip(_validate(codes, key_checks), key_checks, strict=True):
+            details = dict(o.details)
+            if "partial_unexpected_list" in details:
+                details["partial_unexpected_list"] = _decode_keys(
+                    details["partial_unexpected_list"], values, p.key_columns
+                )
+            details["conflicting_keys"] = examples
+            outcomes.append(ExpectationOutcome(o.name, o.severity, o.success, o.description, details))
     return outcomes
+
+
+# ------------------------------------------------------------------------------------------ SQL engine
+
+#: Largest number of rows whose duplicate keys one GROUP BY of the SQL engine compares (whole extract
+#: dates; the key includes the extract date, so the chunks change no verdict).
+KEY_CHUNK_ROWS = 1_000_000
+
+
+def date_chunks(rows_per_date: Mapping[date, int], max_rows: int) -> list[list[date]]:
+    """Consecutive extract dates grouped so that each group holds at most ``max_rows`` rows (a single
+    date larger than that is a group of its own)."""
+    chunks: list[list[date]] = []
+    current: list[date] = []
+    total = 0
+    for day in sorted(rows_per_date):
+        n = rows_per_date[day]
+        if current and total + n > max_rows:
+            chunks.append(current)
+            current, total = [], 0
+        current.append(day)
+        total += n
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+#: Rows of the batch (``$dates``: its extract dates); ``_in_dates("t")`` for a table aliased ``t``.
+_IN_DATES = "_extract_date IN (SELECT unnest(CAST($dates AS DATE[])))"
+
+
+def _in_dates(alias: str) -> str:
+    return f"{alias}.{_IN_DATES}"
+
+
+_ROW_CHECKS = (
+    "ExpectColumnValuesToNotBeNull",
+    "ExpectColumnValuesToBeBetween",
+    "ExpectColumnValuesToBeInSet",
+)
+_AGGREGATES = {"ExpectColumnMinToBeBetween": "min", "ExpectColumnMaxToBeBetween": "max"}
+_UNIQUE_CHECKS = ("ExpectCompoundColumnsToBeUnique", "ExpectColumnValuesToBeUnique")
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, obj: LandingObject) -> set[str]:
+    """Contract columns (and ``_extract_date``) of ``raw.<table>``: the columns of its batch frame."""
+    rows = con.execute(
+        """SELECT column_name FROM information_schema.columns
+           WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?""",
+        [RAW_SCHEMA, obj.table],
+    ).fetchall()
+    return {r[0] for r in rows} & {*obj.columns, "_extract_date"}
+
+
+def _column_type(obj: LandingObject, column: str) -> str:
+    return "date" if column == "_extract_date" else obj.field(column).type
+
+
+def _value_sql(obj: LandingObject, column: str, alias: str = "") -> str:
+    """``column`` as the batch frame holds it: dates as timestamps, amounts as floats."""
+    typ, ref = _column_type(obj, column), f"{alias}.{q(column)}" if alias else q(column)
+    if typ in ("date", "timestamp"):
+        return f"CAST({ref} AS TIMESTAMP)"
+    if typ == "amount":
+        return f"CAST({ref} AS DOUBLE)"
+    return ref
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float) and math.isfinite(value):
+        return repr(value)
+    if isinstance(value, datetime):
+        return f"TIMESTAMP {lit(value.isoformat(sep=' '))}"
+    if isinstance(value, date):
+        return f"DATE {lit(value.isoformat())}"
+    if isinstance(value, str):
+        return lit(value)
+    raise TypeError(f"no SQL literal for {value!r}")
+
+
+def _unexpected_sql(p: _Planned) -> str:
+    """SQL condition of a row the row-wise expectation ``p`` does not expect (NULL: not unexpected)."""
+    c, kw = q(p.column), p.kwargs
+    if p.expectation == "ExpectColumnValuesToNotBeNull":
+        return f"{c} IS NULL"  # counted as count(*) - count(c)
+    if p.expectation == "ExpectColumnValuesToBeBetween":
+        outside = []
+        if kw.get("min_value") is not None:
+            outside.append(f"{c} {'<=' if kw.get('strict_min') else '<'} {_sql_literal(kw['min_value'])}")
+        if kw.get("max_value") is not None:
+            outside.append(f"{c} {'>=' if kw.get('strict_max') else '>'} {_sql_literal(kw['max_value'])}")
+        return f"({' OR '.join(outside)})" if outside else "false"
+    if p.expectation == "ExpectColumnValuesToBeInSet":
+        if not kw["value_set"]:
+            return f"{c} IS NOT NULL"
+        return f"{c} NOT IN ({', '.join(_sql_literal(v) for v in kw['value_set'])})"
+    raise NotImplementedError(f"landing check {p.name}: no SQL for {p.expectation}")
+
+
+def _metrics_sql(obj: LandingObject, p: _Planned) -> dict[str, str]:
+    """Aggregates over the batch that judge ``p`` (all of them go in one scan)."""
+    if p.expectation == "ExpectColumnValuesToNotBeNull":
+        return {"nonnull": f"count({q(p.column)})"}
+    if p.expectation in _ROW_CHECKS:
+        return {
+            "nonnull": f"count({q(p.column)})",
+            "unexpected": f"count(*) FILTER (WHERE {_unexpected_sql(p)})",
+        }
+    if p.expectation in _AGGREGATES:
+        return {"observed": f"{_AGGREGATES[p.expectation]}({_value_sql(obj, p.column)})"}
+    if p.expectation == "ExpectTableColumnsToMatchSet" or p.expectation in _UNIQUE_CHECKS:
+        return {}  # the columns are known from the schema; duplicates take their own GROUP BY
+    raise NotImplementedError(f"landing check {p.name}: no SQL for {p.expectation}")
+
+
+def _between(value: Any, kwargs: dict[str, Any]) -> bool:
+    """GX's verdict of a column aggregate against ``min_value`` / ``max_value`` (bounds inclusive)."""
+    if value is None:
+        return False
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is not None and (value <= low if kwargs.get("strict_min") else value < low):
+        return False
+    return not (high is not None and (value >= high if kwargs.get("strict_max") else value > high))
+
+
+def _sql_outcome(
+    con: duckdb.DuckDBPyConnection,
+    obj: LandingObject,
+    p: _Planned,
+    dates: list[date],
+    metrics: dict[str, Any],
+    frame_columns: list[str],
+) -> ExpectationOutcome:
+    kw, rows = p.kwargs, metrics["rows"]
+    details: dict[str, Any]
+    if p.expectation == "ExpectTableColumnsToMatchSet":
+        present, wanted = set(frame_columns), set(kw["column_set"])
+        success = wanted == present if kw.get("exact_match") else wanted <= present
+        details = {"observed_value": frame_columns}
+    elif p.expectation in _AGGREGATES:
+        observed = metrics[f"{p.name}:observed"]
+        success = _between(observed, kw)
+        details = {"observed_value": _json_safe(observed)}
+    else:  # a row-wise check
+        nonnull = metrics[f"{p.name}:nonnull"]
+        if p.expectation == "ExpectColumnValuesToNotBeNull":  # GX: share of all rows
+            unexpected = rows - nonnull
+            percent: float | None = unexpected / rows * 100
+            examples: list[Any] = [None] * min(unexpected, PARTIAL_UNEXPECTED)
+        else:  # GX: share of the non-null rows
+            unexpected = metrics[f"{p.name}:unexpected"]
+            percent = unexpected / nonnull * 100 if nonnull else None
+            examples = []
+            if unexpected:  # the first unexpected values in the batch's row order, as GX lists them
+                examples = [
+                    _json_safe(r[0])
+                    for r in con.execute(
+                        f"SELECT {_value_sql(obj, p.column)} FROM {RAW_SCHEMA}.{q(obj.table)} "
+                        f"WHERE {_IN_DATES} AND {_unexpected_sql(p)} LIMIT {PARTIAL_UNEXPECTED}",
+                        {"dates": dates},
+                    ).fetchall()
+                ]
+        success = unexpected == 0
+        details = {
+            "element_count": rows,
+            "unexpected_count": unexpected,
+            "unexpected_percent": percent,
+            "partial_unexpected_list": examples,
+        }
+    return ExpectationOutcome(p.name, p.severity, success, p.description, {**details, "engine": SQL_ENGINE})
+
+
+def _sql_keys_outcome(
+    con: duckdb.DuckDBPyConnection, obj: LandingObject, p: _Planned, columns: set[str], dates: list[date]
+) -> ExpectationOutcome:
+    """``no_conflicting_duplicates`` in SQL: key+version groups whose rows differ in content.
+
+    GX counts the distinct (key, content) rows of the batch, and among them the rows whose key repeats.
+    A key group with one content has ``min(hash) = max(hash)``, so one GROUP BY judges the batch; only
+    conflicting groups are counted row by row and listed (in order of first appearance, as in GX).
+    The key includes the extract date, so the GROUP BY runs per chunk of whole extract dates of at
+    most ``KEY_CHUNK_ROWS`` rows: its hash table (one entry per key) stays small in a long backfill.
+    """
+    if p.expectation not in _UNIQUE_CHECKS:
+        raise NotImplementedError(f"landing check {p.name}: no SQL for {p.expectation}")
+    keys = p.key_columns
+    content = [c for c in obj.columns if c in columns and c not in keys]
+    row_hash = f"hash({', '.join(q(c) for c in content)})" if content else "0"
+    key_list = ", ".join(q(c) for c in keys)
+    table = f"{RAW_SCHEMA}.{q(obj.table)}"
+    chunks = [dates]
+    if "_extract_date" in keys and len(dates) > 1:
+        per_date = con.execute(
+            f"SELECT _extract_date, count(*) FROM {table} WHERE {_IN_DATES} GROUP BY 1", {"dates": dates}
+        ).fetchall()
+        chunks = date_chunks(dict(per_date), KEY_CHUNK_ROWS) or chunks
+    clean, conflicting_dates = 0, []
+    for chunk in chunks:
+        chunk_clean, conflicting = con.execute(
+            f"""SELECT count(*) FILTER (WHERE lo = hi), count(*) FILTER (WHERE lo <> hi)
+                FROM (SELECT min({row_hash}) AS lo, max({row_hash}) AS hi
+                      FROM {table} WHERE {_IN_DATES} GROUP BY {key_list})""",
+            {"dates": chunk},
+        ).fetchone()
+        clean += chunk_clean
+        conflicting_dates += chunk if conflicting else []
+    unexpected, examples, conflicts = 0, [], []
+    if conflicting_dates:  # rare: list the conflicts of the dates that have some
+        # Every distinct (key, content) row of the conflicting groups, in order of first appearance.
+        t_keys = ", ".join(f"t.{q(c)}" for c in keys)
+        t_hash = f"hash({', '.join(f't.{q(c)}' for c in content)})" if content else "0"
+        matches = " AND ".join(f"t.{q(c)} IS NOT DISTINCT FROM g.{q(c)}" for c in keys)
+        values = ", ".join(f"{_value_sql(obj, c, 't')} AS {q(c)}" for c in keys)
+        rows = con.execute(
+            f"""WITH g AS (
+                    SELECT {key_list} FROM {table} WHERE {_IN_DATES}
+                    GROUP BY {key_list} HAVING min({row_hash}) <> max({row_hash})
+                ),
+                d AS (
+                    SELECT {values}, min(t.rowid) AS _first
+                    FROM {table} AS t SEMI JOIN g ON {matches}
+                    WHERE {_in_dates("t")} GROUP BY {t_keys}, {t_hash}
+                ),
+                r AS (SELECT *, row_number() OVER (PARTITION BY {key_list} ORDER BY _first) AS _rn FROM d)
+            SELECT {key_list}, _rn, count(*) OVER () AS _n FROM r
+            QUALIFY row_number() OVER (ORDER BY _first) <= $n
+                OR (_rn > 1 AND row_number() OVER (PARTITION BY _rn > 1 ORDER BY _first) <= $n)
+            ORDER BY _first""",
+            {"dates": conflicting_dates, "n": PARTIAL_UNEXPECTED},
+        ).fetchall()
+        unexpected = rows[0][-1]
+        records = [_json_safe(dict(zip(keys, r[: len(keys)], strict=True))) for r in rows]
+        examples = records[:PARTIAL_UNEXPECTED]
+        if p.expectation == "ExpectColumnValuesToBeUnique":
+            examples = [e[keys[0]] for e in examples]
+        conflicts = [e for e, r in zip(records, rows, strict=True) if r[len(keys)] > 1][:PARTIAL_UNEXPECTED]
+    element_count = clean + unexpected
+    details = {
+        "element_count": element_count,
+        "unexpected_count": unexpected,
+        "unexpected_percent": unexpected / element_count * 100,
+        "partial_unexpected_list": examples,
+        "engine": SQL_ENGINE,
+        "conflicting_keys": conflicts,
+    }
+    return ExpectationOutcome(p.name, p.severity, unexpected == 0, p.description, details)
+
+
+def validate_landing_sql(
+    con: duckdb.DuckDBPyConnection,
+    obj: LandingObject,
+    extract_dates: Sequence[date],
+    *,
+    known_stages: set[str],
+    known_currencies: set[str],
+) -> list[ExpectationOutcome]:
+    """The outcomes :func:`validate_landing_frame` gives for the loaded rows of ``obj`` on
+    ``extract_dates``, computed in DuckDB: one scan for every column check, a GROUP BY of the keys per
+    chunk of extract dates, and a small query per failed check for its examples. Nothing is read into
+    pandas.
+    """
+    dates = sorted(set(extract_dates))
+    columns = _table_columns(con, obj)
+    date_columns = [f.column for f in obj.fields if f.type in ("date", "timestamp") and f.column in columns]
+    # Which date columns have a value decides which date checks run: measure every candidate check of
+    # the plan (as if all were filled) in the same scan, then plan for real.
+    candidates = _plan(obj, columns, set(columns), known_stages, known_currencies)
+    select = {"rows": "count(*)"} | {f"filled:{c}": f"count({q(c)})" for c in date_columns}
+    for p in candidates:
+        select |= {f"{p.name}:{k}": sql for k, sql in _metrics_sql(obj, p).items()}
+    values = con.execute(
+        f"SELECT {', '.join(f'{sql} AS {q(k)}' for k, sql in select.items())} "
+        f"FROM {RAW_SCHEMA}.{q(obj.table)} WHERE {_IN_DATES}",
+        {"dates": dates},
+    ).fetchone()
+    metrics: dict[str, Any] = dict(zip(select, values, strict=True))
+    rows = metrics["rows"]
+    filled = {c for c in date_columns if metrics[f"filled:{c}"]}
+    planned = _plan(obj, columns, filled, known_stages, known_currencies)
+    if not rows:
+        return _empty_outcomes(planned, SQL_ENGINE)
+    runnable = [p for p in planned if p.frame == "batch"]
+    frame_columns = _frame_columns(runnable)
+    outcomes = [_sql_outcome(con, obj, p, dates, metrics, frame_columns) for p in runnable]
+    outcomes += [_sql_keys_outcome(con, obj, p, columns, dates) for p in planned if p.frame == "keys"]
+    return outcomes
+
+
+# ------------------------------------------------------------------------------------- entry point
+
+
+def landing_engine(rows: int, gx_max_rows: int | None = None) -> Engine:
+    """Great Expectations for a batch of at most ``gx_max_rows`` rows (default: ``SALES_WH_GX_MAX_ROWS``),
+    SQL inside DuckDB for a larger one."""
+    limit = Settings.from_env().gx_max_rows if gx_max_rows is None else gx_max_rows
+    return GX_ENGINE if rows <= limit else SQL_ENGINE
+
+
+def count_batch_rows(
+    con: duckdb.DuckDBPyConnection, obj: LandingObject, extract_dates: Sequence[date]
+) -> int:
+    return con.execute(
+        f"SELECT count(*) FROM {RAW_SCHEMA}.{q(obj.table)} WHERE {_IN_DATES}",
+        {"dates": sorted(set(extract_dates))},
+    ).fetchone()[0]
+
+
+def validate_landing(
+    con: duckdb.DuckDBPyConnection,
+    obj: LandingObject,
+    extract_dates: Sequence[date],
+    *,
+    known_stages: set[str],
+    known_currencies: set[str],
+    engine: Engine | None = None,
+    gx_max_rows: int | None = None,
+) -> list[ExpectationOutcome]:
+    """The landing expectations of the loaded rows of ``obj`` on ``extract_dates``, judged by ``engine``
+    (default: by the number of rows, see :func:`landing_engine`)."""
+    if engine is None:
+        engine = landing_engine(count_batch_rows(con, obj, extract_dates), gx_max_rows)
+    if engine == SQL_ENGINE:
+        return validate_landing_sql(
+            con, obj, extract_dates, known_stages=known_stages, known_currencies=known_currencies
+        )
+    if engine != GX_ENGINE:
+        raise ValueError(f"unknown landing check engine {engine!r}")
+    return validate_landing_frame(
+        read_batch_frame(con, obj, extract_dates),
+        obj,
+        known_stages=known_stages,
+        known_currencies=known_currencies,
+    )
 
 
 def validate_loaded_batches(
@@ -373,14 +777,16 @@ def validate_loaded_batches(
     extract_dates: Sequence[date],
     *,
     known_stages: set[str] | None = None,
+    engine: Engine | None = None,
 ) -> list[ExpectationOutcome]:
-    """Convenience: read the loaded partitions and validate them with the warehouse's reference data."""
-    obj = get_object(object_name)
-    return validate_landing_frame(
-        read_batch_frame(con, obj, extract_dates),
-        obj,
+    """Convenience: validate the loaded partitions with the warehouse's reference data."""
+    return validate_landing(
+        con,
+        get_object(object_name),
+        extract_dates,
         known_stages=known_stages if known_stages is not None else known_stages_from_seed(),
         known_currencies=known_currencies(con),
+        engine=engine,
     )
 
 

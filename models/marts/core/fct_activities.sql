@@ -1,10 +1,30 @@
 {#-
-    A table, not incremental: see docs/DECISIONLOG.md (deletions arrive as tombstones that staging
-    removes, and seed re-classification must reach old rows; a full rebuild is correct and cheap).
+    Incremental on DuckDB and PostgreSQL (delete+insert on activity_id): a build re-classifies only
+    the activities whose base Task/Event row was rewritten since the last build (`_built_at` above the
+    latest one kept here), and the post-hook removes activities deleted in the source. A change to the
+    dbt project (the activity_types seed, this model) makes the orchestrator run `dbt build
+    --full-refresh` once (orchestration/assets/dbt.py), so re-classification reaches old rows.
+    Spark rebuilds it as a table. See docs/DECISIONLOG.md.
 -#}
+-- depends_on: {{ ref('base_salesforce__tasks') }}, {{ ref('base_salesforce__events') }}
+{{ config(
+    materialized=('table' if target.type == 'spark' else 'incremental'),
+    unique_key='activity_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    post_hook=[
+        "{% if is_incremental() %}delete from {{ this }} where activity_id in (select _key from "
+        ~ "{{ ref('base_salesforce__tasks') }} where _is_deleted union all select _key from "
+        ~ "{{ ref('base_salesforce__events') }} where _is_deleted){% endif %}"
+    ]
+) }}
+
 with activities as (
 
     select * from {{ ref('int_activities_unioned') }}
+    {%- if is_incremental() %}
+    where _built_at > (select coalesce(max(_built_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})) from {{ this }})
+    {%- endif %}
 
 ),
 
@@ -53,7 +73,8 @@ final as (
         who_id,
         what_id,
         subject,
-        _loaded_at
+        _loaded_at,
+        _built_at
     from classified
 
 )

@@ -1,13 +1,10 @@
-with source as (
+{{ config(materialized='view') }}
 
-    select * from {{ source('salesforce', 'lead_history') }}
+with latest as (
 
-),
-
-latest as (
-
-    -- History rows are immutable: a row seen in several extracts is the same fact, kept once.
-    {{ latest_records('source', ['id'], 'created_date') }}
+    -- latest version of each record (incremental base model); deleted records and tombstones dropped
+    select * from {{ ref('base_salesforce__lead_history') }}
+    where not _is_deleted
 
 ),
 
@@ -21,7 +18,9 @@ renamed as (
         cast(new_value as {{ dbt.type_string() }}) as new_value,
         cast(created_date as {{ dbt.type_timestamp() }}) as created_at,
         _extract_date,
-        _loaded_at
+        _loaded_at,
+        -- when the base model last (re)wrote this record: the watermark of incremental models downstream
+        _built_at
     from latest
 
 )

@@ -1,12 +1,10 @@
-with source as (
+{{ config(materialized='view') }}
 
-    select * from {{ source('salesforce', 'lead') }}
+with latest as (
 
-),
-
-latest as (
-
-    {{ latest_records('source', ['id'], 'system_modstamp', 'is_deleted') }}
+    -- latest version of each record (incremental base model); deleted records and tombstones dropped
+    select * from {{ ref('base_salesforce__leads') }}
+    where not _is_deleted
 
 ),
 
@@ -26,7 +24,9 @@ renamed as (
         cast(created_date as {{ dbt.type_timestamp() }}) as created_at,
         cast(system_modstamp as {{ dbt.type_timestamp() }}) as modified_at,
         _extract_date,
-        _loaded_at
+        _loaded_at,
+        -- when the base model last (re)wrote this record: the watermark of incremental models downstream
+        _built_at
     from latest
 
 )

@@ -1,0 +1,1 @@
+{{ latest_versions(source('salesforce', 'lead'), 'id', 'system_modstamp', 'is_deleted', 'Lead') }}

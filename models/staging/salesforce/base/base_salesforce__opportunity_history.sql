@@ -1,0 +1,1 @@
+{{ latest_versions(source('salesforce', 'opportunity_history'), 'id', 'system_modstamp', 'is_deleted', 'OpportunityHistory') }}

@@ -1,0 +1,1 @@
+{{ latest_versions(source('salesforce', 'task'), 'id', 'system_modstamp', 'is_deleted', 'Task') }}

@@ -33,9 +33,13 @@ BUILD_COLUMNS = {"_built_at"}
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """Every table and view of the dbt schemas."""
     return con.execute(
-        "select schema_name, table_name from duckdb_tables() where schema_name in ? order by 1, 2",
-        [list(SCHEMAS)],
+        """select schema_name, table_name from duckdb_tables() where schema_name in ?
+           union all
+           select schema_name, view_name from duckdb_views() where not internal and schema_name in ?
+           order by 1, 2""",
+        [list(SCHEMAS), list(SCHEMAS)],
     ).fetchall()
 
 
@@ -50,14 +54,15 @@ def _rows(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple
         if r[0] not in BUILD_COLUMNS
     ]
     select = ", ".join(f'"{c}"' for c in columns)
-    # Tombstones (a record left without any version: every column null but the key) stay in the
-    # incremental base models as deletion markers for the models downstream; a full build has none.
-    live = " where version_rank is not null" if table.startswith("base_") else ""
+    # Tombstones (a record left without any version) stay in the incremental base models as deletion
+    # markers for the models downstream, and a full build has none: base models are compared through
+    # their stg_ views, which drop deleted records and tombstones alike.
+    live = " where not _is_deleted" if table.startswith("base_") else ""
     return con.execute(f'select {select} from {schema}."{table}"{live} order by all').fetchall()
 
 
-def _drop_task_lines(csv_path: Path, every: int) -> list[str]:
-    """Remove every ``every``-th data line of a Task file (a corrected re-delivery); returns their Ids."""
+def _drop_lines(csv_path: Path, every: int) -> list[str]:
+    """Remove every ``every``-th data line of a CSV file (a corrected re-delivery); returns their Ids."""
     lines = csv_path.read_text(encoding="utf-8").splitlines(keepends=True)
     header, data = lines[0], lines[1:]
     dropped = [line for i, line in enumerate(data) if i % every == 0]
@@ -98,8 +103,15 @@ def incremental(tmp_path_factory: pytest.TempPathFactory):
         assert run_pipeline(START, BACKFILL_END).success
         with duckdb.connect(str(warehouse), read_only=True) as con:
             before = {r[0] for r in con.execute("select activity_id from core.fct_activities").fetchall()}
-        # A corrected re-delivery of an older extract date: a third of its Tasks are gone.
-        dropped = _drop_task_lines(next((base / "landing" / "Task" / RELOADED.isoformat()).glob("*.csv")), 3)
+        # A corrected re-delivery of an older extract date: a third of its Tasks and of its lead and
+        # opportunity history rows are gone (some records then have no version left: tombstones).
+        landing_day = {
+            o: base / "landing" / o / RELOADED.isoformat()
+            for o in ("Task", "LeadHistory", "OpportunityHistory")
+        }
+        dropped = _drop_lines(next(landing_day["Task"].glob("*.csv")), 3)
+        for obj in ("LeadHistory", "OpportunityHistory"):
+            assert _drop_lines(next(landing_day[obj].glob("*.csv")), 3)
         assert run_pipeline(RELOADED, RELOADED).success
         # Two more daily runs on top.
         for day in (BACKFILL_END + timedelta(days=1), BACKFILL_END + timedelta(days=2)):
@@ -144,7 +156,12 @@ def test_incremental_warehouse_equals_a_full_rebuild(incremental, tmp_path: Path
     ):
         tables = _tables(full)
         assert _tables(inc) == tables
-        assert ("staging", "base_salesforce__tasks") in tables and ("core", "fct_activities") in tables
+        for model in (
+            ("staging", "stg_salesforce__tasks"),
+            ("core", "fct_activities"),
+            ("core", "fct_leads"),
+        ):
+            assert model in tables
         for schema, table in tables:
             assert _rows(inc, schema, table) == _rows(full, schema, table), f"{schema}.{table} differs"
 

@@ -11,9 +11,10 @@
       * records with a raw row loaded after the watermark (the latest `_loaded_at` kept in this model);
       * records whose kept version came from an extract date reloaded since then (`raw._load_audit`,
         `audit_object`), which is how a corrected batch that no longer holds a record is noticed.
-    A touched record without any raw version left becomes a tombstone (`_is_deleted`, every other
-    column null): delete+insert replaces its stale row, and `stg_` drops it like a deleted record.
-    Tombstones stay (a full build has none): incremental models downstream read them as deletions.
+    A touched record without any raw version left becomes a tombstone (`_is_deleted`, keeping the
+    content it had): delete+insert replaces its stale row, and `stg_` drops it like a deleted record.
+    Tombstones stay (a full build has none): incremental models downstream read them as deletions,
+    and their content says which lead or opportunity lost a history row.
     Every row written carries `_built_at` (the dbt invocation's start), the watermark of incremental
     models downstream (fct_activities): a row with a later `_built_at` than they have seen changed.
 
@@ -27,6 +28,14 @@
 {%- set watermark -%}
     (select max(_loaded_at) from {{ this }})
 {%- endset -%}
+{%- set own = [] -%}
+{%- for column in adapter.get_columns_in_relation(this) -%}{%- do own.append(column.name | lower) -%}{%- endfor -%}
+{%- set kept_columns = [] -%}
+{%- for column in own if column not in ('_key', '_is_deleted', '_built_at') -%}{%- do kept_columns.append(column) -%}{%- endfor -%}
+{%- set added_columns = [] -%}
+{%- for column in adapter.get_columns_in_relation(relation) if (column.name | lower) not in own -%}
+{%- do added_columns.append(column.name | lower) -%}
+{%- endfor -%}
 {%- set reloaded_keys -%}
     select _key from {{ this }}
     where _extract_date in (
@@ -66,17 +75,36 @@ flagged as (
         false as _is_deleted,
         {%- endif %}
         {{ built_at() }} as _built_at,
+        {%- if is_incremental() %}
+        {#- this model's column order (new raw columns last), so the union below lines up -#}
+        {%- for column in kept_columns + added_columns %}
+        latest.{{ adapter.quote(column) }}{{ "," if not loop.last }}
+        {%- endfor %}
+        {%- else %}
         latest.*
+        {%- endif %}
     from latest
     {%- if is_incremental() and audit_object %}
 
     union all
 
-    -- tombstones: kept records of a reloaded extract date that have no version left
-    select stale._key, true as _is_deleted, {{ built_at() }} as _built_at, latest.*
-    from ({{ reloaded_keys }}) as stale
-    left join latest on latest.{{ key_column }} = stale._key
-    where latest.{{ key_column }} is null
+    -- tombstones: kept records of a reloaded extract date that have no version left, with the content
+    -- they had (models downstream read which lead or opportunity they belonged to)
+    select
+        stale._key,
+        true as _is_deleted,
+        {{ built_at() }} as _built_at
+        {%- for column in kept_columns %},
+        stale.{{ adapter.quote(column) }}
+        {%- endfor %}
+        {%- for column in added_columns %},
+        null
+        {%- endfor %}
+    from (
+        select * from {{ this }}
+        where _key in ({{ reloaded_keys }})
+    ) as stale
+    where not exists (select 1 from latest where latest.{{ key_column }} = stale._key)
     {%- endif %}
 
 )
@@ -88,4 +116,24 @@ select * from flagged
 {#- The start of this dbt invocation as a timestamp: the same value in every model of one build. -#}
 {% macro built_at() -%}
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+
+{#-
+    In an incremental model keyed by an entity (a lead, an opportunity): the keys whose rows changed
+    since this model's last build, from each `(relation, key column)` pair, i.e. the rows written there
+    after the latest `_built_at` this model keeps (all keys when it is empty). Rebuilding these keys
+    from all their rows, with delete+insert on the key, gives what a full build gives.
+        where lead_id in ({{ changed_keys([(ref('base_salesforce__leads'), '_key')]) }})
+-#}
+{% macro changed_keys(sources) -%}
+    {%- for relation, column in sources %}
+    select {{ column }} from {{ relation }}
+    where _built_at > (
+        select coalesce(max(_built_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})) from {{ this }}
+    )
+    {%- if not loop.last %}
+    union
+    {%- endif %}
+    {%- endfor %}
 {%- endmacro %}

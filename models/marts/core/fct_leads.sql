@@ -1,12 +1,38 @@
+{#-
+    Incremental (delete+insert on lead_id): only leads whose record or lifecycle steps changed since the
+    last build are rebuilt; the post-hook drops deleted leads. Spark rebuilds it as a table.
+-#}
+-- depends_on: {{ ref('base_salesforce__leads') }}
+{{ config(
+    materialized=('table' if target.type == 'spark' else 'incremental'),
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    unique_key='lead_id',
+    post_hook=[
+        "{% if is_incremental() %}delete from {{ this }} where lead_id in (select _key from "
+        ~ "{{ ref('base_salesforce__leads') }} where _is_deleted){% endif %}"
+    ]
+) }}
+
+{%- set changed_leads -%}
+    {{ changed_keys([(ref('base_salesforce__leads'), '_key'), (ref('int_lead_status_changes_mapped'), 'lead_id')]) }}
+{%- endset %}
+
 with leads as (
 
     select * from {{ ref('stg_salesforce__leads') }}
+    {%- if is_incremental() %}
+    where lead_id in ({{ changed_leads }})
+    {%- endif %}
 
 ),
 
 lifecycle_steps as (
 
     select * from {{ ref('int_lead_status_changes_mapped') }}
+    {%- if is_incremental() %}
+    where lead_id in ({{ changed_leads }})
+    {%- endif %}
 
 ),
 
@@ -55,7 +81,8 @@ final as (
         coalesce(milestones.has_status_history, 0) = 1 as has_status_history,
         leads.converted_date,
         leads.converted_opportunity_id,
-        leads.converted_account_id
+        leads.converted_account_id,
+        {{ built_at() }} as _built_at
     from leads
     left join milestones
         on leads.lead_id = milestones.lead_id

@@ -1,6 +1,32 @@
+{#-
+    Incremental (delete+insert on opportunity_id): only opportunities whose stage entries or record
+    changed since the last build are rebuilt; the post-hook drops deleted opportunities and those whose
+    stage entries are all gone. Spark rebuilds it as a table.
+-#}
+-- depends_on: {{ ref('base_salesforce__opportunities') }}, {{ ref('base_salesforce__opportunity_history') }}
+{{ config(
+    materialized=('table' if target.type == 'spark' else 'incremental'),
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    unique_key='opportunity_id',
+    post_hook=[
+        "{% if is_incremental() %}delete from {{ this }} where opportunity_id in (select _key from "
+        ~ "{{ ref('base_salesforce__opportunities') }} where _is_deleted) or (opportunity_id in (select "
+        ~ "opportunity_id from {{ ref('base_salesforce__opportunity_history') }} where _is_deleted) and "
+        ~ "opportunity_id not in (select opportunity_id from {{ ref('int_opportunity_history_stage_entries') }} "
+        ~ "where opportunity_id is not null)){% endif %}"
+    ]
+) }}
+
 with entries as (
 
     select * from {{ ref('int_opportunity_history_stage_entries') }}
+    {%- if is_incremental() %}
+    where opportunity_id in ({{ changed_keys([
+        (ref('int_opportunity_history_stage_entries'), 'opportunity_id'),
+        (ref('base_salesforce__opportunities'), '_key'),
+    ]) }})
+    {%- endif %}
 
 ),
 
@@ -76,7 +102,8 @@ final as (
         coalesce(ordered.to_stage_order < ordered.from_stage_order, false) as is_regression,
         coalesce(skipped_open_stages.stages_skipped, 0) > 0 as is_skip,
         coalesce(skipped_open_stages.stages_skipped, 0) as stages_skipped,
-        ordered.exited_at is null as is_current
+        ordered.exited_at is null as is_current,
+        {{ built_at() }} as _built_at
     from ordered
     left join skipped_open_stages
         on ordered.transition_id = skipped_open_stages.transition_id

@@ -552,3 +552,124 @@ def test_source_rows_of_each_format_are_counted_from_the_files(warehouse, tmp_pa
     (result,) = load_batches(warehouse, ROLE, tmp_path, [D2])
     # 00E4 has no Name, the third Parquet row no Id: 7 source rows, 5 loaded, 2 rejected.
     assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (7, 5, 2)
+
+
+# ------------------------------------------------------- CSV read paths (strict, line-level, padded)
+
+ROLE_HEADER = "Id,Name,ParentRoleId"
+
+
+def role_lines(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute(
+        "SELECT _source_file, _source_line, id, name FROM raw.user_role ORDER BY _source_file, _source_line"
+    ).fetchall()
+
+
+def test_files_without_quotes_or_blank_lines_keep_their_line_numbers(warehouse, tmp_path):
+    # Each record is one line: the strict read alone numbers them (line = position + 1).
+    write(tmp_path, "UserRole", D2, "a.csv", f"{ROLE_HEADER}\n00E1,a,\n00E2,b,00E1\n00E3,,00E1\n")
+    # Quotes on every line but an even number on each: still one record per line.
+    write(tmp_path, "UserRole", D2, "b.csv", f'{ROLE_HEADER}\r\n"00E4","d",""\r\n"00E5","e ""x""",00E4\r\n')
+    (result,) = load_batches(warehouse, ROLE, tmp_path, [D2])
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (5, 4, 1)
+    a, b = "UserRole/2025-01-02/a.csv", "UserRole/2025-01-02/b.csv"
+    assert role_lines(warehouse) == [
+        (a, 2, "00E1", "a"),
+        (a, 3, "00E2", "b"),
+        (b, 2, "00E4", "d"),
+        (b, 3, "00E5", 'e "x"'),
+    ]
+    assert rejects(warehouse, "UserRole") == {(a, 4, "name", None, "required field is empty")}
+
+
+def test_line_numbers_in_a_group_of_plain_blank_and_spanning_files(warehouse, tmp_path):
+    write(tmp_path, "UserRole", D2, "a.csv", f"{ROLE_HEADER}\n00E1,a,\n00E2,b,\n")  # plain
+    # Blank lines only after the last record (lines 4 and 5): records are still lines 2 and 3.
+    write(tmp_path, "UserRole", D2, "b.csv", f"{ROLE_HEADER}\n00E3,c,\n00E4,d,\n\n\n")
+    # Line 2 blank, record 00E5 on lines 3-4 (quoted newline), 00E6 on line 5.
+    write(tmp_path, "UserRole", D3, "c.csv", f'{ROLE_HEADER}\n\n00E5,"e\nf",\n00E6,g,\n')
+    # No quote at all, but line 3 is blank: 00E8 is on line 4.
+    write(tmp_path, "UserRole", D3, "d.csv", f"{ROLE_HEADER}\n00E7,h,\n\n00E8,i,\n")
+    results = load_batches(warehouse, ROLE, tmp_path, [D2, D3])
+    assert [(r.source_rows, r.loaded_rows, r.rejected_rows) for r in results] == [(4, 4, 0), (4, 4, 0)]
+    a, b, c, d = (
+        f"UserRole/{f}"
+        for f in ("2025-01-02/a.csv", "2025-01-02/b.csv", "2025-01-03/c.csv", "2025-01-03/d.csv")
+    )
+    assert role_lines(warehouse) == [
+        (a, 2, "00E1", "a"),
+        (a, 3, "00E2", "b"),
+        (b, 2, "00E3", "c"),
+        (b, 3, "00E4", "d"),
+        (c, 3, "00E5", "e\nf"),
+        (c, 5, "00E6", "g"),
+        (d, 2, "00E7", "h"),
+        (d, 4, "00E8", "i"),
+    ]
+
+
+def test_a_ragged_row_in_one_file_of_a_group_is_a_reject_the_rest_loads(warehouse, tmp_path):
+    # One header, four files: the strict read fails on b.csv line 3 (4 fields) and d.csv line 2 (2);
+    # a.csv and c.csv load as if alone. a.csv and d.csv have one record per line, b.csv a blank line
+    # (line 4) and c.csv a value over lines 2-3.
+    write(tmp_path, "UserRole", D2, "a.csv", f"{ROLE_HEADER}\n00E1,a,\n00E2,b,\n")
+    write(tmp_path, "UserRole", D2, "b.csv", f"{ROLE_HEADER}\n00E3,c,\n00E4,d,00E1,extra\n\n00E5,e,\n")
+    write(tmp_path, "UserRole", D3, "c.csv", f'{ROLE_HEADER}\n00E6,"f\ng",\n00E7,h,\n')
+    write(tmp_path, "UserRole", D3, "d.csv", f"{ROLE_HEADER}\n00E8,i\n00E9,j,\n")
+    results = load_batches(warehouse, ROLE, tmp_path, [D2, D3])
+    assert [(r.source_rows, r.loaded_rows, r.rejected_rows) for r in results] == [(5, 4, 1), (4, 3, 1)]
+    a, b, c, d = (
+        f"UserRole/{f}"
+        for f in ("2025-01-02/a.csv", "2025-01-02/b.csv", "2025-01-03/c.csv", "2025-01-03/d.csv")
+    )
+    assert rejects(warehouse, "UserRole") == {
+        (b, 3, None, "00E4,d,00E1,extra", "row has 4 fields, header has 3"),
+        (d, 2, None, "00E8,i", "row has 2 fields, header has 3"),
+    }
+    assert role_lines(warehouse) == [
+        (a, 2, "00E1", "a"),
+        (a, 3, "00E2", "b"),
+        (b, 2, "00E3", "c"),
+        (b, 5, "00E5", "e"),
+        (c, 2, "00E6", "f\ng"),
+        (c, 4, "00E7", "h"),
+        (d, 3, "00E9", "j"),
+    ]
+
+
+def test_a_ragged_row_spanning_lines_after_blank_and_quoted_lines(warehouse, tmp_path):
+    lines = [
+        ROLE_HEADER,  # 1
+        "",  # 2 blank
+        '00E1,"a',  # 3: 3 fields over lines 3-4, loads
+        'b",00E0',  # 4
+        '00E2,"x',  # 5: 00E2 | x..y | z | w: 4 fields over lines 5-7 -> reject on line 5
+        "",  # 6 blank inside quotes: part of the value
+        'y",z,w',  # 7
+        "",  # 8 blank
+        "00E3,c,00E1",  # 9: loads
+    ]
+    write(tmp_path, "UserRole", D2, "a.csv", "\r\n".join(lines) + "\r\n")
+    (result,) = load_batches(warehouse, ROLE, tmp_path, [D2])
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (3, 2, 1)
+    rel = "UserRole/2025-01-02/a.csv"
+    assert rejects(warehouse, "UserRole") == {(rel, 5, None, '00E2,"x', "row has 4 fields, header has 3")}
+    assert role_lines(warehouse) == [(rel, 3, "00E1", "a\r\nb"), (rel, 9, "00E3", "c")]
+
+
+def test_an_odd_stray_quote_the_reader_accepts_still_fails_the_file(warehouse, tmp_path):
+    # DuckDB reads x"y as a plain value, but the quote makes line 3 look like part of line 2's record:
+    # the two reads disagree on the records, so the file is refused rather than numbered by guess.
+    write(tmp_path, "UserRole", D2, "a.csv", f'{ROLE_HEADER}\n00E1,x"y,\n00E2,b,\n')
+    with pytest.raises(BatchError, match=r"a\.csv: unreadable CSV file: its records could not be told apart"):
+        load_batches(warehouse, ROLE, tmp_path, [D2])
+
+
+def test_an_unterminated_quote_names_its_file(warehouse, tmp_path):
+    # Three fields by the comma count (not ragged), but the quote is never closed: b.csv is unreadable.
+    write(tmp_path, "UserRole", D2, "a.csv", f"{ROLE_HEADER}\n00E1,a,\n")
+    write(tmp_path, "UserRole", D2, "b.csv", f'{ROLE_HEADER}\n00E2,b,\n00E3,c,"00E1\n')
+    ensure_raw_schema(warehouse)
+    with pytest.raises(BatchError, match=r"b\.csv: unreadable CSV file"):
+        load_batches(warehouse, ROLE, tmp_path, [D2])
+    assert warehouse.execute("SELECT count(*) FROM raw.user_role").fetchone()[0] == 0

@@ -4,8 +4,11 @@ Every batch goes through one path, whatever its file format:
 
 1. each file's header is matched to the contract (``contract.header_key``); a missing required column,
    an unsupported file or an unreadable file fails the whole call (:class:`BatchError`);
-2. all files of one format and header are read with ONE DuckDB reader call, every value as text, into
-   a staging table that keeps the file and the physical line each record starts on;
+2. the files of one format and header are read together (one DuckDB reader call; for CSV one per
+   kind of file, see below, and a few more when rows are ragged), every value as text, into a staging
+   table that keeps the file and the physical line each record starts on; reading only fills temp
+   tables and happens before the load's transaction, so a failed read (the strict CSV read below)
+   leaves the connection usable;
 3. each value is trimmed and cast once in SQL (``TRY_CAST`` / ``try_strptime``); good rows go to the raw
    table, each bad cell of a bad row (unparseable, or an empty required field) to ``raw._rejects``;
    rows sharing key and version with different content are then moved from raw to the rejects;
@@ -16,14 +19,24 @@ Source rows are counted from the files, independently of the staging path, so a 
 drops makes the load fail loudly instead of vanishing: CSV records from a line-level read (below),
 JSON Lines non-blank lines, Parquet the row count in the file's metadata.
 
-CSV files are also read once per object as plain lines (``delim = chr(1), quote = ''``): DuckDB's CSV
-reader skips blank lines and cannot say where a record started, so the line-level read gives each
-record its physical first line and its field count. A line starts a record when it is not blank and
-the quotes before it are balanced (an odd count means it continues a quoted value); commas outside
-quotes, plus one, are the record's fields. The CSV reader's records are matched to these by their
-position in the file, and the per-file counts must agree (else the file is reported as unreadable).
-A record whose field count differs from the header's is a *ragged row*: it goes to the rejects
-(``row has 9 fields, header has 7``, no column, the first line as value), never to raw.
+CSV files are also read as plain lines (``delim = chr(1), quote = ''``): DuckDB's CSV reader skips
+blank lines and cannot say where a record started, so the line-level read gives each record its
+physical first line. A line starts a record when it is not blank and the quotes before it are
+balanced (an odd count means it continues a quoted value). The CSV reader's records are matched to
+these by their position in the file, and the per-file counts must agree (else the file is reported as
+unreadable). Per group of files sharing a header:
+
+- One pass over the lines keeps, per line, only whether it is blank and whether its number of quotes
+  is odd. A *plain* file (no odd line, no blank line before its last non-blank one) has one record
+  per line: DuckDB's strict, parallel CSV reader stages it directly (its ``k``-th row on line
+  ``k + 1``), with as many rows as non-blank lines less the header. The other files are read by the
+  same reader into a temp table and matched to the record starts found from those flags.
+- The strict reader fails on any record whose field count is not the header's. Then the files that
+  fail on their own (the others are staged as above) are read as lines again for each record's field
+  count (commas outside quotes, plus one) and with the CSV reader padding to the widest record. A
+  record whose field count differs from the header's is a *ragged row*: it goes to the rejects
+  (``row has 9 fields, header has 7``, no column, the first line as value), never to raw. A file
+  that fails the strict read without a ragged row is unreadable.
 
 Blank lines: between and after records they are skipped but counted in the line numbers. A file
 whose FIRST line is blank (or whose header cells are all empty) is refused with ``no header on
@@ -82,16 +95,22 @@ CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{LOAD_AUDIT_TABLE} (
 _FILES = "_load_files"
 _READ = "_load_read"
 _STAGE = "_load_stage"
-_LINES = "_load_csv_lines"  # CSV files as physical lines
-_RECORDS = "_load_csv_records"  # CSV records: first physical line and field count
+_LINES = "_load_csv_lines"  # CSV files with ragged rows as physical lines
+_RECORDS = "_load_csv_records"  # CSV records: first physical line (and field count)
 _CSV_READ = "_load_csv_read"  # one CSV group as read by DuckDB's CSV reader
+_CSV_FILES = "_load_csv_files"  # per file of _CSV_READ (or of the stage): first rowid, rows
+_LINE_FLAGS = "_load_csv_line_flags"  # per line of a CSV group: blank? odd number of quotes?
+_LINE_COUNTS = "_load_csv_line_counts"  # per CSV file: first rowid of its lines, non-blank lines, plain?
 _RAGGED = "_load_ragged"  # CSV records with the wrong number of fields
 _COUNTS = "_load_source_counts"  # source rows per file, counted from the files
 _TYPED = "_load_typed"
 _DUPS = "_load_duplicates"
-# The staged rows with their file; ``_line`` is already the physical line of each.
+# The staged rows with their file. ``_line`` is the physical line of each, but NULL for the rows of a
+# plain CSV file (staged straight from the reader): their line is ``rowid - line_base``.
 _SOURCE = f"{_STAGE} AS s JOIN {_FILES} AS f ON f.file_id = s._file_id"
+_SOURCE_LINE = "coalesce(s._line, s.rowid - f.line_base)"
 _IN_DATES = "IN (SELECT unnest(CAST($dates AS DATE[])))"
+_IN_IDS = "IN (SELECT unnest(CAST($ids AS INTEGER[])))"
 
 
 class BatchError(Exception):
@@ -289,8 +308,9 @@ def _map_headers(obj: LandingObject, f: _SourceFile) -> tuple[str, ...]:
 # -------------------------------------------------------------------------------------------- reading
 
 
-def _csv_reader_sql(n_columns: int, *, ragged: bool) -> str:
-    """DuckDB's CSV reader, header included as a data row (record 0), every value as text.
+def _csv_reader_sql(n_columns: int, *, ragged: bool, header: bool = False) -> str:
+    """DuckDB's CSV reader, every value as text; the header is a data row (record 0) unless ``header``
+    (then the first line is skipped).
 
     Without ragged rows it is strict (a field-count mismatch is an error) and parallel. With them, it
     pads short rows (``null_padding``, which DuckDB supports with quoted newlines only when not
@@ -300,8 +320,8 @@ def _csv_reader_sql(n_columns: int, *, ragged: bool) -> str:
     columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n_columns))
     padding = "null_padding = true, parallel = false, nullstr = chr(2)" if ragged else "null_padding = false"
     return (
-        f"read_csv($paths, header = false, columns = {{{columns}}}, delim = ',', quote = '\"', "
-        f"escape = '\"', auto_detect = false, filename = true, encoding = 'utf-8', {padding})"
+        f"read_csv($paths, header = {str(header).lower()}, columns = {{{columns}}}, delim = ',', "
+        f"quote = '\"', escape = '\"', auto_detect = false, filename = true, encoding = 'utf-8', {padding})"
     )
 
 
@@ -322,7 +342,7 @@ def _jsonl_reader_sql() -> str:
 def _read_failed(files: list[_SourceFile], reader: str, exc: Exception) -> None:
     """Find the file that broke a multi-file read, so the message names it (error path only).
 
-    Runs on a scratch connection: the load's transaction is already aborted by the failed read.
+    Runs on a scratch connection, whatever state the failed read left the load's connection in.
     """
     with duckdb.connect() as scratch:
         for f in files:
@@ -341,7 +361,8 @@ def _stage_insert(
 
 
 def _count_sql(text: str, char: str) -> str:
-    return f"(length({text}) - length(replace({text}, {lit(char)}, '')))"
+    """How many times the ASCII ``char`` occurs in ``text`` (in bytes: faster than in characters)."""
+    return f"(strlen({text}) - strlen(replace({text}, {lit(char)}, '')))"
 
 
 def _check_file_order(con: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -358,9 +379,221 @@ def _check_file_order(con: duckdb.DuckDBPyConnection, table: str) -> None:
         raise RuntimeError(f"{broken[0]}: rows were not read in file order (loader bug, please report)")
 
 
-def _read_csv_records(con: duckdb.DuckDBPyConnection, files: list[_SourceFile]) -> None:
-    """Read every CSV file once as lines; ``_load_csv_records`` gets each data record's physical first
-    line and field count, ``_load_ragged`` the records whose field count is not the header's.
+def _file_rows_sql(table: str) -> str:
+    """Per file of ``table`` (read in file order, with ``filename``): file id, first rowid, row count."""
+    return f"""SELECT f.file_id, f.path AS filename, t.base, t.n_rows
+               FROM (SELECT filename, min(rowid) AS base, count(*) AS n_rows FROM {table} GROUP BY 1) AS t
+               JOIN {_FILES} AS f ON f.path = t.filename"""
+
+
+def _file_id_sql() -> str:
+    """The file id of a reader row, from its ``filename`` and the call's ``$paths`` and ``$ids``."""
+    return "CAST($ids AS INTEGER[])[list_position($paths, filename)]"
+
+
+def _read_csv_group(con: duckdb.DuckDBPyConnection, g: _Group) -> None:
+    """Stage the files of one CSV header, each record with its physical line.
+
+    :func:`_flag_csv_lines` sorts the files into plain ones (one record per line) and the others;
+    each kind is read with DuckDB's strict, parallel CSV reader, which fails on a record whose field
+    count is not the header's. The files that fail it on their own (a ragged row, usually in one file)
+    are read again with their field counts (:func:`_read_ragged_files`). Reads run outside the load's
+    transaction, so a failed read leaves the connection usable.
+    """
+    strict = _csv_reader_sql(len(g.headers), ragged=False)
+    plain, spanning = _flag_csv_lines(con, g)
+    failing, failure = _read_strict(con, g, plain, strict, _stage_plain_files)
+    more, more_failure = _read_strict(con, g, spanning, strict, _stage_spanning_files)
+    failing, failure = failing + more, failure or more_failure
+    if failing and failure is not None:
+        _read_ragged_files(con, replace(g, files=failing), strict, failure)
+    for table in (_LINE_FLAGS, _LINE_COUNTS):
+        con.execute(f"DROP TABLE {table}")
+
+
+def _read_strict(
+    con: duckdb.DuckDBPyConnection,
+    g: _Group,
+    files: list[_SourceFile],
+    strict: str,
+    stage: Callable[[duckdb.DuckDBPyConnection, _Group, str], duckdb.Error | None],
+) -> tuple[list[_SourceFile], duckdb.Error | None]:
+    """Stage ``files`` with ``stage``, which returns the error of its strict read when that fails (and
+    stages nothing); return the files the strict read fails on (the others are staged) and the error."""
+    failure = stage(con, replace(g, files=files), strict) if files else None
+    if failure is None:
+        return [], None
+    failing = _failing_files(con, files, strict) if len(files) > 1 else files
+    readable = [f for f in files if f not in failing]
+    if readable and stage(con, replace(g, files=readable), strict) is not None:
+        return files, failure
+    return failing, failure
+
+
+def _failing_files(
+    con: duckdb.DuckDBPyConnection, files: list[_SourceFile], reader: str
+) -> list[_SourceFile]:
+    """The files that ``reader`` fails to read on their own (all of them if none does)."""
+    failing = []
+    for f in files:
+        try:
+            con.execute(f"SELECT count(*) FROM {reader}", {"paths": [str(f.path)]}).fetchall()
+        except duckdb.Error:
+            failing.append(f)
+    return failing or files
+
+
+def _flag_csv_lines(con: duckdb.DuckDBPyConnection, g: _Group) -> tuple[list[_SourceFile], list[_SourceFile]]:
+    """Read the group's files as lines once, keeping per line only whether it is blank and whether it
+    holds an odd number of quotes (``_load_csv_line_flags``, in file order), and per file its first
+    rowid and non-blank lines (``_load_csv_line_counts``); return the plain files and the others.
+
+    A plain file has no odd line (so no value spans lines) and no blank line before its last non-blank
+    one: its records are its first non-blank lines, one per line, from line 1 on.
+    """
+    reader = _lines_reader_sql()
+    odd = _count_sql("line", '"') + " % 2 = 1"
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {_LINE_FLAGS} AS
+                SELECT {_file_id_sql()} AS file_id, coalesce(line, '') = '' AS blank,
+                       coalesce({odd}, false) AS odd
+                FROM {reader}""",
+            {"paths": [str(f.path) for f in g.files], "ids": [f.file_id for f in g.files]},
+        )
+    except duckdb.Error as exc:
+        _read_failed(g.files, reader, exc)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_LINE_COUNTS} AS
+            SELECT file_id, min(rowid) AS base, count(*) FILTER (NOT blank) AS n_text,
+                   max(rowid) - min(rowid) + 1 = count(*) AS in_order,
+                   NOT bool_or(odd) AND coalesce(max(rowid) FILTER (NOT blank) - min(rowid) + 1
+                                                 = count(*) FILTER (NOT blank), true) AS plain
+            FROM {_LINE_FLAGS} GROUP BY 1"""
+    )
+    counts = con.execute(f"SELECT file_id, in_order, plain FROM {_LINE_COUNTS}").fetchall()
+    if not all(in_order for _, in_order, _ in counts):
+        raise RuntimeError(
+            f"{g.files[0].path}: lines were not read in file order (loader bug, please report)"
+        )
+    plain = {file_id for file_id, _, is_plain in counts if is_plain}
+    return [f for f in g.files if f.file_id in plain], [f for f in g.files if f.file_id not in plain]
+
+
+def _stage_plain_files(con: duckdb.DuckDBPyConnection, g: _Group, strict: str) -> duckdb.Error | None:
+    """Stage plain files straight from the strict reader (no copy in between), or return its error.
+
+    Their header is line 1 (``header = true`` skips it) and each record one line: the rows of a file
+    stay contiguous and in order in the stage, so a row's line is ``rowid - line_base`` (kept in
+    ``_load_files``; ``_line`` stays NULL). The reader's rows per file must be the non-blank lines
+    less the header.
+    """
+    ids = [f.file_id for f in g.files]
+    values = ", ".join(f"nullif(c{i}, '')" for i in range(len(g.headers)))
+    cols = ", ".join(["_file_id", "_line", *(q(t) for t in g.targets)])
+    reader = _csv_reader_sql(len(g.headers), ragged=False, header=True)
+    try:
+        con.execute(
+            f"INSERT INTO {_STAGE} ({cols}) SELECT {_file_id_sql()}, NULL, {values} FROM {reader}",
+            {"paths": [str(f.path) for f in g.files], "ids": ids},
+        )
+    except duckdb.Error as exc:
+        return exc
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_CSV_FILES} AS
+            SELECT c.file_id, c.n_text - 1 AS source_rows, s.base, coalesce(s.n_rows, 0) AS n_rows,
+                   s.last_rowid - s.base + 1 = s.n_rows AS in_order
+            FROM {_LINE_COUNTS} AS c
+            LEFT JOIN (SELECT _file_id, min(rowid) AS base, max(rowid) AS last_rowid, count(*) AS n_rows
+                       FROM {_STAGE} WHERE _file_id {_IN_IDS} GROUP BY 1) AS s ON s._file_id = c.file_id
+            WHERE c.file_id {_IN_IDS}""",
+        {"ids": ids},
+    )
+    broken = con.execute(
+        f"SELECT f.path FROM {_CSV_FILES} AS c JOIN {_FILES} AS f USING (file_id) WHERE NOT in_order LIMIT 1"
+    ).fetchone()
+    if broken:
+        raise RuntimeError(f"{broken[0]}: rows were not read in file order (loader bug, please report)")
+    mismatch = con.execute(
+        f"""SELECT f.path FROM {_CSV_FILES} AS c JOIN {_FILES} AS f USING (file_id)
+            WHERE c.n_rows <> c.source_rows ORDER BY f.file_id LIMIT 1"""
+    ).fetchone()
+    if mismatch:
+        _records_disagree(mismatch[0], None)
+    con.execute(f"INSERT INTO {_COUNTS} SELECT file_id, source_rows FROM {_CSV_FILES}")
+    # Data line 2 is the file's first row in the stage.
+    con.execute(
+        f"""UPDATE {_FILES} AS f SET line_base = c.base - 2
+            FROM {_CSV_FILES} AS c WHERE c.file_id = f.file_id"""
+    )
+    con.execute(f"DROP TABLE {_CSV_FILES}")
+    return None
+
+
+def _stage_spanning_files(con: duckdb.DuckDBPyConnection, g: _Group, strict: str) -> duckdb.Error | None:
+    """Stage files with blank lines or values spanning lines: strict read into ``_load_csv_read``,
+    record starts from the line flags, matched by position (:func:`_stage_csv_read`); or return the
+    strict read's error."""
+    try:
+        _read_csv_as(con, g.files, strict, len(g.headers))
+    except duckdb.Error as exc:
+        return exc
+    # Record starts: non-blank lines with an even number of quotes before them (the odd lines tell the
+    # parity). Record 1 is the header; data records are numbered from 0 like the reader's rows.
+    window = "(PARTITION BY l.file_id ORDER BY l.rowid ROWS UNBOUNDED PRECEDING)"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_RECORDS} AS
+            SELECT * FROM (
+                SELECT file_id AS _file_id, _line, {len(g.headers)} AS n_fields,
+                       row_number() OVER (PARTITION BY file_id ORDER BY _line) - 2 AS _record
+                FROM (SELECT l.file_id, l.rowid - c.base + 1 AS _line, l.blank,
+                             (sum(CAST(l.odd AS INTEGER)) OVER {window} - CAST(l.odd AS INTEGER)) % 2 = 1
+                                 AS in_quotes
+                      FROM {_LINE_FLAGS} AS l JOIN {_LINE_COUNTS} AS c USING (file_id)
+                      WHERE l.file_id {_IN_IDS})
+                WHERE NOT in_quotes AND NOT blank)
+            WHERE _record >= 0""",
+        {"ids": [f.file_id for f in g.files]},
+    )
+    con.execute(f"INSERT INTO {_COUNTS} SELECT _file_id, count(*) FROM {_RECORDS} GROUP BY 1")
+    _stage_csv_read(con, g)
+    return None
+
+
+def _read_ragged_files(con: duckdb.DuckDBPyConnection, g: _Group, strict: str, failure: duckdb.Error) -> None:
+    """Files whose strict read failed: count each record's fields; with ragged records, read the files
+    padded to the widest record and stage the others (the ragged ones are rejects); without, the
+    files are unreadable."""
+    n = len(g.headers)
+    _read_csv_records(con, g.files, n_headers=n)
+    widest, n_ragged = con.execute(
+        f"SELECT max(n_fields), count(*) FILTER (n_fields <> {n}) FROM {_RECORDS}"
+    ).fetchone()
+    if not n_ragged:
+        _read_failed(g.files, strict, failure)
+    width = max(n, widest)
+    padded = _csv_reader_sql(width, ragged=True)
+    try:
+        _read_csv_as(con, g.files, padded, width)
+    except duckdb.Error as exc:
+        _read_failed(g.files, padded, exc)
+    _stage_csv_read(con, g, padded_width=width)
+
+
+def _read_csv_as(con: duckdb.DuckDBPyConnection, files: list[_SourceFile], reader: str, width: int) -> None:
+    """``_load_csv_read``: ``files`` as ``reader`` reads them, header row included, in file order."""
+    cols = ", ".join(f"c{i}" for i in range(width))
+    con.execute(
+        # No join here: a hash join does not keep the reader's order, which numbers the rows.
+        f"CREATE OR REPLACE TEMP TABLE {_CSV_READ} AS SELECT filename, {cols} FROM {reader}",
+        {"paths": [str(f.path) for f in files]},
+    )
+    _check_file_order(con, _CSV_READ)
+
+
+def _read_csv_records(con: duckdb.DuckDBPyConnection, files: list[_SourceFile], *, n_headers: int) -> None:
+    """Read CSV files as lines; ``_load_csv_records`` gets each data record's physical first line and
+    field count, ``_load_ragged`` the records whose field count is not ``n_headers`` (the header's).
 
     Per line: ``_q`` quotes up to and including it (parity: inside a quoted value or not). A line
     starts a record when it is not blank and its parity before is even; a record's lines are its start
@@ -376,6 +609,7 @@ def _read_csv_records(con: duckdb.DuckDBPyConnection, files: list[_SourceFile]) 
     except duckdb.Error as exc:
         _read_failed(files, reader, exc)
     _check_file_order(con, _LINES)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_LINES}_files AS {_file_rows_sql(_LINES)}")
     window = "(PARTITION BY _file_id ORDER BY _line ROWS UNBOUNDED PRECEDING)"
     outside = (
         "regexp_replace(CASE WHEN _in_before THEN '\"' ELSE '' END || _text "
@@ -384,105 +618,92 @@ def _read_csv_records(con: duckdb.DuckDBPyConnection, files: list[_SourceFile]) 
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_RECORDS} AS
             WITH numbered AS (
-                SELECT f.file_id AS _file_id, n._line, coalesce(n.line, '') AS _text,
+                SELECT b.file_id AS _file_id, n.rowid - b.base + 1 AS _line, coalesce(n.line, '') AS _text,
                        {_count_sql("coalesce(n.line, '')", '"')} AS _nq
-                FROM (SELECT filename, rowid - min(rowid) OVER (PARTITION BY filename) + 1 AS _line, line
-                      FROM {_LINES}) AS n
-                JOIN {_FILES} AS f ON f.path = n.filename
+                FROM {_LINES} AS n JOIN {_LINES}_files AS b ON b.filename = n.filename
             ), parity AS (
                 SELECT *, (_q - _nq) % 2 = 1 AS _in_before
                 FROM (SELECT *, sum(_nq) OVER {window} AS _q FROM numbered)
             ), starts AS (
-                SELECT *, NOT _in_before AND _text <> '' AS _start,
-                       CASE WHEN _nq = 0 AND NOT _in_before THEN {_count_sql("_text", ",")}
-                            ELSE {_count_sql(outside, ",")} END AS _commas
-                FROM parity
+                SELECT *, {_count_sql("_bare", ",")} AS _commas FROM (
+                    SELECT *, NOT _in_before AND _text <> '' AS _start,
+                           CASE WHEN _nq = 0 AND NOT _in_before THEN _text ELSE {outside} END AS _bare
+                    FROM parity)
             ), records AS (
                 SELECT *, sum(CAST(_start AS INTEGER)) OVER {window} AS _record FROM starts
             )
             -- record 1 is the header; data records are numbered from 0 like the CSV reader's rows
-            SELECT _file_id, _record - 2 AS _record, min(_line) AS _line, 1 + sum(_commas) AS n_fields,
-                   arg_min(_text, _line) AS first_line
+            SELECT _file_id, _record - 2 AS _record, min(_line) AS _line, 1 + sum(_commas) AS n_fields
             FROM records WHERE _record >= 2 AND (_start OR _in_before)
             GROUP BY _file_id, _record"""
     )
+    # The first line of a ragged record is its reject value: looked up for those records only.
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {_RAGGED} AS
-            SELECT r._file_id, r._line, r.n_fields, f.n_headers, left(r.first_line, 1000) AS first_line
-            FROM {_RECORDS} AS r JOIN {_FILES} AS f ON f.file_id = r._file_id
-            WHERE r.n_fields <> f.n_headers"""
+        f"""INSERT INTO {_RAGGED}
+            SELECT r._file_id, r._line, r.n_fields, {n_headers}, left(coalesce(n.line, ''), 1000)
+            FROM {_RECORDS} AS r JOIN {_LINES}_files AS b ON b.file_id = r._file_id
+            JOIN {_LINES} AS n ON n.rowid = b.base + r._line - 1
+            WHERE r.n_fields <> {n_headers}"""
     )
     con.execute(f"INSERT INTO {_COUNTS} SELECT _file_id, count(*) FROM {_RECORDS} GROUP BY 1")
     con.execute(f"DROP TABLE {_LINES}")
+    con.execute(f"DROP TABLE {_LINES}_files")
 
 
-def _read_csv_group(con: duckdb.DuckDBPyConnection, g: _Group) -> None:
-    """Stage the files of one CSV header with one CSV-reader call, matched to ``_load_csv_records``.
+def _records_disagree(path: str, line: int | None) -> None:
+    where = f" near line {line}" if line is not None else ""
+    raise BatchError(
+        f"{path}: unreadable CSV file: its records could not be told apart{where} "
+        "(a stray quote? RFC 4180 quoting expected)"
+    )
 
-    The reader's rows of a file are numbered by position (insertion order is kept) and joined to the
-    records of the line-level read; ragged records are left out (they are rejects). The per-file
-    counts must agree, and with ragged rows present every kept row must have exactly the header's
-    fields, so a disagreement between the two reads fails the file instead of shifting lines.
+
+def _stage_csv_read(con: duckdb.DuckDBPyConnection, g: _Group, *, padded_width: int | None = None) -> None:
+    """Stage ``_load_csv_read``: its rows are matched to ``_load_csv_records`` by their position in the
+    file, ragged records left out (they are rejects).
+
+    The per-file counts must agree with the line-level ones, and with ragged rows present (a padded
+    read) every kept row must have exactly the header's fields, so a disagreement between the two
+    reads fails the file instead of shifting lines.
     """
-    ids = [f.file_id for f in g.files]
     n = len(g.headers)
-    widest = con.execute(
-        f"SELECT max(n_fields), count(*) FILTER (n_fields <> {n}) FROM {_RECORDS} "
-        "WHERE _file_id IN (SELECT unnest(CAST($ids AS INTEGER[])))",
-        {"ids": ids},
-    ).fetchone()
-    ragged = bool(widest[1])
-    width = max(n, widest[0] or 0)
-    reader = _csv_reader_sql(width, ragged=ragged)
-    cols = [f"c{i}" for i in range(width)]
-    try:
-        con.execute(
-            # No join here: a hash join does not keep the reader's order, which numbers the rows.
-            f"CREATE OR REPLACE TEMP TABLE {_CSV_READ} AS SELECT filename, {', '.join(cols)} FROM {reader}",
-            {"paths": [str(f.path) for f in g.files]},
-        )
-    except duckdb.Error as exc:
-        _read_failed(g.files, reader, exc)
-    _check_file_order(con, _CSV_READ)
-    numbered = f"""SELECT f.file_id AS _file_id, r.*
-                   FROM (SELECT *, rowid - min(rowid) OVER (PARTITION BY filename) - 1 AS _record
-                         FROM {_CSV_READ}) AS r
-                   JOIN {_FILES} AS f ON f.path = r.filename"""
-    # Only the padded read tells short rows apart (NULL is padding); the strict read errors on them.
-    width_ok = f"r.c{n - 1} IS NOT NULL" + (f" AND r.c{n} IS NULL" if width > n else "") if ragged else "true"
+    ids = [f.file_id for f in g.files]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_CSV_FILES} AS {_file_rows_sql(_CSV_READ)}")
+    rows = f"""SELECT c.file_id AS _file_id, r.*, r.rowid - c.base - 1 AS _record
+               FROM {_CSV_READ} AS r JOIN {_CSV_FILES} AS c ON c.filename = r.filename"""
+    bad_rows = "SELECT NULL::INTEGER AS _file_id, NULL::BIGINT AS _line WHERE false"
+    if padded_width is not None:
+        # Only the padded read tells short rows apart (NULL is padding); the strict read errors on them.
+        width_ok = f"r.c{n - 1} IS NOT NULL" + (f" AND r.c{n} IS NULL" if padded_width > n else "")
+        bad_rows = f"""SELECT r._file_id, min(k._line) AS _line FROM ({rows}) AS r
+                       JOIN {_RECORDS} AS k ON k._file_id = r._file_id AND k._record = r._record
+                       WHERE k.n_fields = {n} AND NOT ({width_ok}) GROUP BY 1"""
     mismatch = con.execute(
-        f"""WITH read_counts AS (
-                    SELECT f.file_id AS _file_id, count(*) - 1 AS n
-                    FROM {_CSV_READ} AS r JOIN {_FILES} AS f ON f.path = r.filename GROUP BY 1),
-                 line_counts AS (SELECT _file_id, count(*) AS n FROM {_RECORDS} GROUP BY 1),
-                 bad_rows AS (
-                    SELECT r._file_id, min(k._line) AS _line FROM ({numbered}) AS r
-                    JOIN {_RECORDS} AS k ON k._file_id = r._file_id AND k._record = r._record
-                    WHERE k.n_fields = {n} AND NOT ({width_ok}) GROUP BY 1)
+        f"""WITH line_counts AS (
+                    SELECT file_id, sum(source_rows) AS n FROM {_COUNTS}
+                    WHERE file_id {_IN_IDS} GROUP BY 1),
+                 bad_rows AS ({bad_rows})
             SELECT f.path, b._line FROM {_FILES} AS f
-            LEFT JOIN read_counts AS rc ON rc._file_id = f.file_id
-            LEFT JOIN line_counts AS lc ON lc._file_id = f.file_id
+            LEFT JOIN {_CSV_FILES} AS c ON c.file_id = f.file_id
+            LEFT JOIN line_counts AS lc ON lc.file_id = f.file_id
             LEFT JOIN bad_rows AS b ON b._file_id = f.file_id
-            WHERE f.file_id IN (SELECT unnest(CAST($ids AS INTEGER[])))
-              AND (coalesce(rc.n, -1) <> coalesce(lc.n, 0) OR b._line IS NOT NULL)
+            WHERE f.file_id {_IN_IDS}
+              AND (coalesce(c.n_rows - 1, -1) <> coalesce(lc.n, 0) OR b._line IS NOT NULL)
             ORDER BY f.file_id LIMIT 1""",
         {"ids": ids},
     ).fetchone()
     if mismatch:
-        where = f" near line {mismatch[1]}" if mismatch[1] is not None else ""
-        raise BatchError(
-            f"{mismatch[0]}: unreadable CSV file: its records could not be told apart{where} "
-            "(a stray quote? RFC 4180 quoting expected)"
-        )
+        _records_disagree(*mismatch)
     values = ", ".join(f"nullif(r.c{i}, '')" for i in range(n))
     _stage_insert(
         con,
         g.targets,
-        f"""SELECT r._file_id, k._line, {values} FROM ({numbered}) AS r
+        f"""SELECT r._file_id, k._line, {values} FROM ({rows}) AS r
             JOIN {_RECORDS} AS k ON k._file_id = r._file_id AND k._record = r._record
             WHERE k.n_fields = {n}""",
     )
-    con.execute(f"DROP TABLE {_CSV_READ}")
+    for table in (_CSV_READ, _CSV_FILES, _RECORDS):
+        con.execute(f"DROP TABLE {table}")
 
 
 def _parquet_value(column: str, duck_type: str, field_: Field | None, date_format: str | None) -> str:
@@ -676,8 +897,8 @@ def _build_typed(
     ok = " AND ".join(checks) or "true"
     extra_cols = "".join(f", {q(c)}" for c in extras)
     level1 = (
-        f"SELECT s.rowid AS _rid, f.extract_date AS _extract_date, f.rel AS _rel, s._line, "
-        f"s.*, {', '.join(trimmed) or 'NULL AS __none'} FROM {_SOURCE}"
+        f"SELECT s.rowid AS _rid, f.extract_date AS _extract_date, f.rel AS _rel, {_SOURCE_LINE} AS _line, "
+        f"s.* EXCLUDE (_line), {', '.join(trimmed) or 'NULL AS __none'} FROM {_SOURCE}"
     )
     level2 = f"SELECT *, {', '.join(casts) or 'NULL AS __none2'} FROM ({level1})"
     con.execute(
@@ -788,11 +1009,12 @@ def _prepare_files(
             _sniff_parquet_schema(con, f)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_FILES} (
-            file_id INTEGER, path VARCHAR, rel VARCHAR, extract_date DATE, n_headers INTEGER, fmt VARCHAR)"""
+            file_id INTEGER, path VARCHAR, rel VARCHAR, extract_date DATE, n_headers INTEGER, fmt VARCHAR,
+            line_base BIGINT)"""
     )
     if all_files:
         con.executemany(
-            f"INSERT INTO {_FILES} VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {_FILES} VALUES (?, ?, ?, ?, ?, ?, NULL)",
             [[f.file_id, str(f.path), f.rel, f.extract_date, len(f.headers), f.fmt] for f in all_files],
         )
     return batches, all_files
@@ -824,9 +1046,6 @@ def _stage_all(
         f"""CREATE OR REPLACE TEMP TABLE {_RAGGED} (
             _file_id INTEGER, _line BIGINT, n_fields BIGINT, n_headers INTEGER, first_line VARCHAR)"""
     )
-    csv_files = [f for f in files if f.fmt == "csv" and not f.empty]
-    if csv_files:
-        _read_csv_records(con, csv_files)
     extras: list[str] = []
 
     def add_extras(targets: Sequence[str]) -> None:
@@ -978,21 +1197,24 @@ def load_batches(
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     time_zone = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
     con.execute("SET TimeZone = 'UTC'")  # naive timestamps are UTC; offsets convert to UTC
-    con.begin()
     try:
-        ensure_raw_schema(con)
+        # Files are read into temp tables before the transaction: a failed read (the strict CSV read of
+        # a group with ragged rows) must leave the connection usable for the next read.
         batches, files = _prepare_files(con, obj, landing_dir, dates)
         extras = _stage_all(con, obj, files, date_format)
-        _add_raw_extras(con, obj, extras)
-        _replace_partitions(con, obj, dates, extras, loaded_at, date_format)
-        results = _audit(con, obj, batches, loaded_at)
-        if before_commit is not None and not before_commit(con):
+        con.begin()
+        try:
+            ensure_raw_schema(con)
+            _add_raw_extras(con, obj, extras)
+            _replace_partitions(con, obj, dates, extras, loaded_at, date_format)
+            results = _audit(con, obj, batches, loaded_at)
+            if before_commit is not None and not before_commit(con):
+                con.rollback()
+                return [replace(r, committed=False) for r in results]
+            con.commit()
+        except BaseException:
             con.rollback()
-            return [replace(r, committed=False) for r in results]
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
+            raise
     finally:
         for table in (
             _FILES,
@@ -1002,6 +1224,10 @@ def load_batches(
             _LINES,
             _RECORDS,
             _CSV_READ,
+            _CSV_FILES,
+            _LINE_FLAGS,
+            _LINE_COUNTS,
+            f"{_LINES}_files",
             _RAGGED,
             _COUNTS,
             _TYPED,

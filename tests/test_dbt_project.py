@@ -20,3 +20,27 @@ def test_model_and_unit_test_names_fit_postgres_identifiers() -> None:
             spec = yaml.safe_load(path.read_text()) or {}
             too_long += [t["name"] for t in spec.get("unit_tests") or [] if len(t["name"]) > MAX_IDENTIFIER]
     assert too_long == []
+
+
+def test_full_refresh_only_when_the_dbt_project_changed(tmp_path, monkeypatch) -> None:
+    import orchestration.assets.dbt as dbt_assets
+
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "seeds").mkdir()
+    (project / "models" / "m.sql").write_text("select 1 as x\n")
+    (project / "seeds" / "s.csv").write_text("a\n1\n")
+    (project / "dbt_project.yml").write_text("name: p\n")
+    monkeypatch.setattr(dbt_assets, "PROJECT_ROOT", project)
+    warehouse = str(tmp_path / "warehouse.duckdb")
+
+    first = dbt_assets.project_fingerprint("duckdb")
+    assert dbt_assets.build_args(warehouse, first) == ["build", "--full-refresh"]  # never built
+    dbt_assets.fingerprint_path(warehouse).write_text(first)
+    assert dbt_assets.build_args(warehouse, first) == ["build", "--exclude-resource-type", "unit_test"]
+
+    assert dbt_assets.project_fingerprint("postgres") != first  # another target
+    (project / "seeds" / "s.csv").write_text("a\n2\n")  # a seed edit
+    changed = dbt_assets.project_fingerprint("duckdb")
+    assert changed != first
+    assert dbt_assets.build_args(warehouse, changed) == ["build", "--full-refresh"]

@@ -39,6 +39,9 @@ def test_full_refresh_only_when_the_dbt_project_changed(tmp_path, monkeypatch) -
     dbt_assets.fingerprint_path(warehouse).write_text(first)
     assert dbt_assets.build_args(warehouse, first) == ["build", "--exclude-resource-type", "unit_test"]
 
+    (project / "dbt_project").mkdir()
+    (project / "dbt_project" / ".user.yml").write_text("id: 1234\n")  # dbt's usage id: not the project
+    assert dbt_assets.project_fingerprint("duckdb") == first
     assert dbt_assets.project_fingerprint("postgres") != first  # another target
     (project / "seeds" / "s.csv").write_text("a\n2\n")  # a seed edit
     changed = dbt_assets.project_fingerprint("duckdb")

@@ -26,7 +26,8 @@
 {%- set load_audit = source('salesforce', 'load_audit') -%}
 {%- if is_incremental() -%}
 {%- set watermark -%}
-    (select max(_loaded_at) from {{ this }})
+    {#- an empty table (an object with no rows yet) takes every row -#}
+    (select coalesce(max(_loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})) from {{ this }})
 {%- endset -%}
 {%- set own = [] -%}
 {%- for column in adapter.get_columns_in_relation(this) -%}{%- do own.append(column.name | lower) -%}{%- endfor -%}

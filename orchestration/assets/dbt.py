@@ -139,6 +139,10 @@ def project_fingerprint(target: str) -> str:
         path = root / name
         files = [path] if path.is_file() else sorted(path.rglob("*")) if path.exists() else []
         for f in files:
+            # dbt's own files (.user.yml, target/, logs/) are not the project
+            rel = f.relative_to(root).parts
+            if any(part.startswith(".") or part in ("target", "logs", "dbt_packages") for part in rel):
+                continue
             if f.is_file():
                 digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -202,8 +206,10 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
             + (" (the dbt project changed since the last build)" if "--full-refresh" in args else "")
         )
         yield from dbt.cli(args, context=context).stream()
-        # Only after a successful build: a failed one is retried from scratch next time.
-        fingerprint_path(warehouse.warehouse_path).write_text(fingerprint)
+        # Only after a successful build of every model: a failed or partial one (a few assets
+        # materialized from the UI) leaves the stamp, so the next full run refreshes everything.
+        if not context.is_subset:
+            fingerprint_path(warehouse.warehouse_path).write_text(fingerprint)
 
     return dbt_models
 

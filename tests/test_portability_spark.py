@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.contract import LINEAGE_COLUMNS, OBJECTS, RAW_SCHEMA
+from orchestration.contract import LINEAGE_COLUMNS, LOAD_AUDIT_TABLE, OBJECTS, RAW_SCHEMA
 from tests.portability import assert_same_marts, build_duckdb_warehouse, run_dbt
 
 pytestmark = [
@@ -77,6 +77,10 @@ def test_models_build_on_spark_with_same_kpis(tmp_path: Path) -> None:
     warehouse = build_duckdb_warehouse(tmp_path, days=45)
     catalog = [str(tmp_path / "spark-warehouse"), str(tmp_path / "spark-metastore")]
     specs = [f"{o.table}:{','.join([*o.columns, *LINEAGE_COLUMNS])}" for o in OBJECTS]
+    # the loader's audit: a source of the incremental base models (their unit tests need its columns)
+    specs.append(
+        f"{LOAD_AUDIT_TABLE}:object,extract_date,source_files,source_rows,loaded_rows,rejected_rows,loaded_at"
+    )
     _spark_child(_COPY_RAW, *catalog, str(warehouse), *specs)
     env = {
         "SALES_WH_DBT_TARGET": "spark",

@@ -3,8 +3,9 @@
 Manifest: ``@dbt_assets`` needs ``target/manifest.json`` when the code location loads. Under
 ``dagster dev`` it is re-parsed on every load (``prepare_if_dev``); otherwise :func:`load_dbt_project`
 parses once when the manifest is missing, and :func:`prepare_manifest` (used by ``run_pipeline``, the
-tests and the benchmarks) always re-parses so model changes are picked up. For a deployment run
-``dagster-dbt project prepare-and-package --file orchestration/assets/dbt.py`` at build time.
+tests and the benchmarks) re-parses when a project file is newer than the manifest or the target
+changed. For a deployment run ``dagster-dbt project prepare-and-package --file
+orchestration/assets/dbt.py`` at build time.
 ``DBT_TARGET_PATH`` moves ``target/`` (e.g. to a scratch folder).
 
 dbt sources in schema ``raw`` map onto the raw assets ``["raw", <table>]`` (by ``meta.dagster.asset_key``
@@ -98,6 +99,21 @@ def load_dbt_project(target: str) -> DbtProject:
 
 #: What the manifest is built from; a change to any of these makes it stale.
 _DBT_SOURCES = ("models", "seeds", "dbt_project", "dbt_project.yml")
+#: dbt's own files under them (``.user.yml``, ``target/``, ``logs/``) are not the project.
+_NOT_SOURCES = ("target", "logs", "dbt_packages")
+
+
+def _project_files(root: Path) -> list[Path]:
+    """The files the dbt project is built from, sorted (what the manifest and the fingerprint follow)."""
+    files: list[Path] = []
+    for name in _DBT_SOURCES:
+        path = root / name
+        candidates = [path] if path.is_file() else path.rglob("*") if path.exists() else []
+        for f in candidates:
+            parts = f.relative_to(root).parts
+            if f.is_file() and not any(p.startswith(".") or p in _NOT_SOURCES for p in parts):
+                files.append(f)
+    return sorted(files)
 
 
 def _target_stamp(project: DbtProject) -> Path:
@@ -110,13 +126,7 @@ def _manifest_is_current(project: DbtProject, target: str) -> bool:
     if not manifest.exists() or not stamp.exists() or stamp.read_text() != target:
         return False
     built = manifest.stat().st_mtime
-    root = Path(project.project_dir)
-    for name in _DBT_SOURCES:
-        path = root / name
-        files = [path] if path.is_file() else path.rglob("*") if path.exists() else []
-        if any(f.is_file() and f.stat().st_mtime > built for f in files):
-            return False
-    return True
+    return all(f.stat().st_mtime <= built for f in _project_files(Path(project.project_dir)))
 
 
 def prepare_manifest(target: str) -> DbtProject:
@@ -134,17 +144,8 @@ def project_fingerprint(target: str) -> str:
     """A hash of every file the dbt project is built from (models, seeds, macros, dbt_project.yml)
     and the target: when it changes, incremental models must be rebuilt from scratch."""
     digest = hashlib.sha256(target.encode())
-    root = PROJECT_ROOT
-    for name in _DBT_SOURCES:
-        path = root / name
-        files = [path] if path.is_file() else sorted(path.rglob("*")) if path.exists() else []
-        for f in files:
-            # dbt's own files (.user.yml, target/, logs/) are not the project
-            rel = f.relative_to(root).parts
-            if any(part.startswith(".") or part in ("target", "logs", "dbt_packages") for part in rel):
-                continue
-            if f.is_file():
-                digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    for f in _project_files(PROJECT_ROOT):
+        digest.update(f.relative_to(PROJECT_ROOT).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

@@ -1,5 +1,6 @@
-"""Benchmarks: ``make bench SCALE=M`` measures the DuckDB floor, the full Dagster run and a daily run, and
-writes the numbers to docs/BENCHMARKS.md. Speed is measured here, never asserted in tests.
+"""Benchmarks: ``make bench SCALE=M`` measures the DuckDB floor, the full Dagster run and a daily run, then
+the load cost of each export dialect (``sales-wh generate --dialect``) against the floor, and writes the
+numbers to docs/BENCHMARKS.md. Speed is measured here, never asserted in tests.
 
 Every measured step runs in its own process, sampled for the resident memory of its whole process tree
 (dbt runs as a child of the Dagster process), so the peak RSS covers everything the step started.
@@ -95,7 +96,9 @@ def _floor_select(obj: LandingObject, landing: Path) -> str:
     Timestamps carry their offset (``+0000``), so they are read as TIMESTAMPTZ, i.e. UTC instants.
     """
     pattern = str(landing / obj.name / "*" / "*.csv")
-    types = {f.name: ("TIMESTAMPTZ" if f.type == "timestamp" else f.duckdb_type) for f in obj.fields}
+    from orchestration.demo_data.writer import written_fields  # the demo leaves unsimulated fields out
+
+    types = {f.name: ("TIMESTAMPTZ" if f.type == "timestamp" else f.duckdb_type) for f in written_fields(obj)}
     type_map = ", ".join(f"'{name}': '{typ}'" for name, typ in types.items())
     return (
         f"create or replace table raw.{obj.table} as select * from read_csv('{pattern}', header = true, "
@@ -113,6 +116,166 @@ def run_floor(landing: Path, db_path: Path, memory_limit: str, threads: int) -> 
     con = duckdb.connect(str(db_path), config={"memory_limit": memory_limit, "threads": threads})
     con.execute(floor_script(landing))
     con.close()
+
+
+# --- the loader alone (export dialects) --------------------------------------------------------------------
+
+
+def run_load(
+    landing: Path,
+    db_path: Path,
+    memory_limit: str,
+    threads: int,
+    stats_path: Path | None,
+    date_format: str | None = None,
+) -> None:
+    """Every object's extract dates loaded by the real loader in one call per object (as a one-run
+    backfill does), into a fresh warehouse file; no landing checks, dbt or Dagster. ``date_format``
+    (e.g. ``MDY``) is the setting a user of that export would give for every object (it only settles
+    columns whose every value reads both as US and as day-first dates). A batch error (or a loader
+    failure) of an object is recorded in the stats, and the other objects still load."""
+    import inspect
+
+    from orchestration.ingestion.loader import list_extract_dates, load_batches
+
+    kwargs = {}
+    if date_format and "date_formats" in inspect.signature(load_batches).parameters:
+        kwargs["date_formats"] = {"*": date_format}
+    from orchestration.warehouse import connect_warehouse
+
+    db_path.unlink(missing_ok=True)
+    stats: dict[str, dict] = {}
+    con = connect_warehouse(db_path, memory_limit=memory_limit, threads=threads)
+    try:
+        for obj in OBJECTS:
+            dates = list_extract_dates(landing, obj)
+            if not dates:
+                continue
+            t0 = time.perf_counter()
+            try:
+                results = load_batches(con, obj, landing, dates, **kwargs)
+            except Exception as exc:  # noqa: BLE001  recorded: the benchmark reports what failed
+                stats[obj.name] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                continue
+            stats[obj.name] = {
+                "seconds": round(time.perf_counter() - t0, 2),
+                "source_rows": sum(r.source_rows for r in results),
+                "loaded_rows": sum(r.loaded_rows for r in results),
+                "rejected_rows": sum(r.rejected_rows for r in results),
+            }
+    finally:
+        con.close()
+    if stats_path is not None:
+        stats_path.write_text(json.dumps(stats))
+
+
+DIALECTS = ("api", "report", "connector")
+#: The date setting a user of each export gives (SALES_WH_DATE_FORMATS): reports are US-dated, and a
+#: quota file of quarter starts (01/01, 04/01, ...) reads both ways, so without it that batch fails.
+DIALECT_DATE_FORMATS = {"report": "MDY"}
+
+
+def bench_dialects(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) -> dict:
+    """Floor (DuckDB's typed read of the default demo files) against the loader's cost on the default
+    files and on the same rows written in each export dialect."""
+    from orchestration.demo_data import generate
+
+    threads = os.cpu_count() or 2
+    root = workdir / scale / "dialects"
+    env = {**os.environ}
+    landings: dict[str, Path] = {}
+    for dialect in ("default", *DIALECTS):
+        landing = root / dialect / "landing"
+        marker = root / dialect / f"generated-{days}-{seed}.json"
+        if not marker.exists():
+            import shutil
+
+            shutil.rmtree(root / dialect, ignore_errors=True)
+            print(f"[bench {scale}] generating the {dialect} dialect", file=sys.stderr)
+            written = generate(
+                landing,
+                scale=scale,
+                days=days,
+                seed=seed,
+                start=START,
+                dialect=None if dialect == "default" else dialect,
+                progress=False,
+            )
+            marker.write_text(
+                json.dumps({o.name: int(written[o.name]) for o in OBJECTS if o.name in written})
+            )
+        landings[dialect] = landing
+    size = {d: sum(p.stat().st_size for p in landing.rglob("*.csv")) for d, landing in landings.items()}
+    common = ["--memory-limit", memory_limit, "--threads", str(threads)]
+    print(f"[bench {scale}] dialects: floor", file=sys.stderr)
+    floor = measure(
+        ["floor", "--landing", str(landings["default"]), "--db", str(root / "floor.duckdb"), *common], env
+    )
+    loads: dict[str, Measurement] = {}
+    for dialect, landing in landings.items():
+        print(f"[bench {scale}] dialects: load {dialect}", file=sys.stderr)
+        stats = root / f"load-{dialect}.json"
+        stats.unlink(missing_ok=True)
+        fmt = DIALECT_DATE_FORMATS.get(dialect)
+        loads[dialect] = measure(
+            [
+                "load",
+                "--landing",
+                str(landing),
+                "--db",
+                str(root / f"load-{dialect}.duckdb"),
+                *common,
+                *(["--date-format", fmt] if fmt else []),
+            ],
+            {**env, "SALES_WH_BENCH_STATS": str(stats)},
+        )
+        (root / f"load-{dialect}.duckdb").unlink(missing_ok=True)
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": _machine(),
+        "scale": scale,
+        "days": days,
+        "memory_limit": memory_limit,
+        "csv_bytes": size,
+        "floor": floor,
+        "loads": loads,
+    }
+
+
+def render_dialects(result: dict) -> str:
+    floor, loads = result["floor"], result["loads"]
+    lines = [
+        f"### Export dialects, scale {result['scale']} ({result['days']} days of extracts), {result['date']}",
+        "",
+        f"Machine: {result['machine']}; DuckDB memory limit {result['memory_limit']}. Load: every object's "
+        "extract dates through `load_batches` in one call per object (as a one-run backfill), no landing "
+        "checks, dbt or Dagster; the report dialect with the setting its users give "
+        f"(`{DIALECT_DATE_FORMATS}`). Floor: DuckDB's typed read of the default files.",
+        "",
+        "| files | CSV size | wall time | × floor | peak RSS | rows loaded | rejected | objects failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+        f"| floor (default files, DuckDB typed read) | {result['csv_bytes']['default'] / 2**20:,.0f} MiB | "
+        f"{floor.seconds:,.1f} s | 1.0 | {_fmt_mb(floor.peak_rss_bytes)} | | | |",
+    ]
+    for dialect, m in loads.items():
+        ok = {k: v for k, v in m.stats.items() if "error" not in v}
+        loaded = sum(v["loaded_rows"] for v in ok.values())
+        rejected = sum(v["rejected_rows"] for v in ok.values())
+        failed = sorted(k for k, v in m.stats.items() if "error" in v)
+        lines.append(
+            f"| load: {dialect} | {result['csv_bytes'][dialect] / 2**20:,.0f} MiB | {m.seconds:,.1f} s | "
+            f"{m.seconds / floor.seconds:.1f} | {_fmt_mb(m.peak_rss_bytes)} | "
+            f"{loaded:,} | {rejected:,} | "
+            f"{', '.join(failed) or 'none'} |"
+        )
+    if any("error" in v for m in loads.values() for v in m.stats.values()):
+        lines += ["", "Failures (a failed object loads nothing; its time is not comparable):", ""]
+        for dialect, m in loads.items():
+            for k, v in sorted(m.stats.items()):
+                if "error" in v:
+                    lines.append(f"- {dialect}, {k}: `{v['error'][:200]}`")
+    lines.append("")
+    return "\n".join(lines)
 
 
 # --- the pipeline steps (child processes) ----------------------------------------------------------------
@@ -270,6 +433,12 @@ def main(argv: list[str] | None = None) -> None:
     p_floor.add_argument("--db", type=Path, required=True)
     p_floor.add_argument("--memory-limit", default="4GB")
     p_floor.add_argument("--threads", type=int, default=2)
+    p_load = sub.add_parser("load")
+    p_load.add_argument("--landing", type=Path, required=True)
+    p_load.add_argument("--db", type=Path, required=True)
+    p_load.add_argument("--memory-limit", default="4GB")
+    p_load.add_argument("--threads", type=int, default=2)
+    p_load.add_argument("--date-format", default=None)
     p_pipe = sub.add_parser("pipeline")
     p_pipe.add_argument("--start", type=date.fromisoformat, required=True)
     p_pipe.add_argument("--end", type=date.fromisoformat, required=True)
@@ -278,17 +447,40 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=Path("data/bench"))
     parser.add_argument("--memory-limit", default=os.environ.get("SALES_WH_MEMORY_LIMIT", "4GB"))
+    parser.add_argument(
+        "--part",
+        choices=["all", "pipeline", "dialects"],
+        default="all",
+        help="pipeline: floor, full and daily runs; dialects: the loader on each export dialect vs the floor",
+    )
     args = parser.parse_args(argv)
     if args.cmd == "floor":
         run_floor(args.landing, args.db, args.memory_limit, args.threads)
+    elif args.cmd == "load":
+        stats = os.environ.get("SALES_WH_BENCH_STATS")
+        run_load(
+            args.landing,
+            args.db,
+            args.memory_limit,
+            args.threads,
+            Path(stats) if stats else None,
+            args.date_format,
+        )
     elif args.cmd == "pipeline":
         stats = os.environ.get("SALES_WH_BENCH_STATS")
         run_pipeline_step(args.start, args.end, Path(stats) if stats else None)
     else:
-        result = bench(args.scale, args.days, args.seed, args.workdir.absolute(), args.memory_limit)
-        section = render(result)
-        write_doc(section, args.scale)
-        print(section)
+        workdir = args.workdir.absolute()
+        if args.part in ("all", "pipeline"):
+            section = render(bench(args.scale, args.days, args.seed, workdir, args.memory_limit))
+            write_doc(section, args.scale)
+            print(section)
+        if args.part in ("all", "dialects"):
+            section = render_dialects(
+                bench_dialects(args.scale, args.days, args.seed, workdir, args.memory_limit)
+            )
+            write_doc(section, f"dialects-{args.scale}")
+            print(section)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ def _generate(args: argparse.Namespace) -> int:
         fmt=args.format,
         header_style=args.header_style,
         malformed=args.malformed,
+        dialect=args.dialect,
     )
     seconds = time.perf_counter() - t0
     print(
@@ -53,6 +54,14 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         "--malformed",
         action="store_true",
         help="add a few malformed rows to CSV files (counted in the output under 'malformed')",
+    )
+    p.add_argument(
+        "--dialect",
+        choices=["api", "report", "connector"],
+        default=None,
+        help="write CSV as a real export does: api (Data Loader: API names, BOM, ...+0000 timestamps), "
+        "report (report labels, MM/DD/YYYY, hh:mm AM, TRUE/FALSE), connector (snake_case, "
+        "_fivetran_synced/_fivetran_deleted, no system_modstamp); default: the demo's own shape",
     )
     p.set_defaults(func=_generate)
 
@@ -93,11 +102,15 @@ def _run_and_report(start: date, end: date, *, record: bool = False) -> int:
     print(f"\nDagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'} in {seconds:.0f} s")
     print("slowest steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in slowest))
     if not result.success:
+        from orchestration.run_summary import failure_lines
+
         print(
             f"failed steps: {', '.join(result.failed_steps)}; nothing was published "
-            f"(the previous {settings.published_path} is unchanged). `make ui` shows the run's checks.",
+            f"(the previous {settings.published_path} is unchanged).",
             file=sys.stderr,
         )
+        for line in failure_lines(result.result, settings.warehouse_path):
+            print(line, file=sys.stderr)
         return 1
     print()
     print_report(settings.published_path)
@@ -181,12 +194,37 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_report)
 
 
+def _validate(args: argparse.Namespace) -> int:
+    _quiet_library_warnings()
+    from orchestration.settings import Settings
+    from orchestration.validate import exit_code, render_text, validate_landing_dir
+
+    landing = args.landing or Settings.from_env().landing_dir
+    report = validate_landing_dir(landing, args.start, args.end or args.start)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else render_text(report))
+    return exit_code(report)
+
+
+def _add_validate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="report what a run would make of the landing files of START..END; writes nothing, "
+        "exits 1 when a run would be blocked",
+    )
+    p.add_argument("--start", type=date.fromisoformat, required=True, help="first extract date")
+    p.add_argument("--end", type=date.fromisoformat, help="last extract date (default: START)")
+    p.add_argument("--landing", type=Path, default=None, help="landing folder (default SALES_WH_LANDING_DIR)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_validate)
+
+
 #: Subcommand registrars; add yours here.
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_generate,
     _add_demo,
     _add_run,
     _add_report,
+    _add_validate,
 ]
 
 

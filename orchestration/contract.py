@@ -103,6 +103,11 @@ class LandingObject:
     description: str = ""
     #: Raw table name when snake_case(name) is an SQL reserved word (``user`` in PostgreSQL and DuckDB).
     table_name: str | None = None
+    #: Key field -> field whose value stands in for it when a file has no such column (the metadata
+    #: objects are exported with ``ApiName`` or only with ``MasterLabel``).
+    key_fallbacks: tuple[tuple[str, str], ...] = ()
+    #: What the run says when an optional object is not landed at all.
+    when_absent: str = "optional object: its KPIs stay empty"
 
     @property
     def table(self) -> str:
@@ -140,7 +145,7 @@ OBJECTS: tuple[LandingObject, ...] = (
     LandingObject(
         "User",
         _f(
-            "*Id:id *Name Email IsActive:boolean UserRoleId:id ManagerId:id Title Department "
+            "*Id:id Name Email IsActive:boolean UserRoleId:id ManagerId:id Title Department "
             "CreatedDate:timestamp SystemModstamp:timestamp"
         ),
         core=True,
@@ -149,14 +154,14 @@ OBJECTS: tuple[LandingObject, ...] = (
     ),
     LandingObject(
         "UserRole",
-        _f("*Id:id *Name ParentRoleId:id"),
+        _f("*Id:id Name ParentRoleId:id"),
         version_field=None,
         description="Role hierarchy (teams under managers).",
     ),
     LandingObject(
         "Account",
         _f(
-            "*Id:id *Name OwnerId:id Industry Type BillingCountry NumberOfEmployees:integer "
+            "*Id:id Name OwnerId:id Industry Type BillingCountry NumberOfEmployees:integer "
             "AnnualRevenue:amount Segment__c CreatedDate:timestamp IsDeleted:boolean SystemModstamp:timestamp"
         ),
         core=True,
@@ -166,7 +171,7 @@ OBJECTS: tuple[LandingObject, ...] = (
     LandingObject(
         "Opportunity",
         _f(
-            "*Id:id *StageName *CloseDate:date *CreatedDate:timestamp *OwnerId:id AccountId:id Name "
+            "*Id:id StageName CloseDate:date CreatedDate:timestamp OwnerId:id AccountId:id Name "
             "Amount:amount CurrencyIsoCode Probability:number IsClosed:boolean IsWon:boolean "
             "ForecastCategoryName LeadSource Type IsDeleted:boolean SystemModstamp:timestamp"
         ),
@@ -177,7 +182,7 @@ OBJECTS: tuple[LandingObject, ...] = (
     LandingObject(
         "OpportunityHistory",
         _f(
-            "*Id:id *OpportunityId:id *StageName *CreatedDate:timestamp Amount:amount CloseDate:date "
+            "*Id:id OpportunityId:id StageName CreatedDate:timestamp Amount:amount CloseDate:date "
             "Probability:number ForecastCategory IsDeleted:boolean SystemModstamp:timestamp"
         ),
         non_negative=("Amount",),
@@ -186,7 +191,7 @@ OBJECTS: tuple[LandingObject, ...] = (
     LandingObject(
         "Lead",
         _f(
-            "*Id:id *Status *CreatedDate:timestamp OwnerId:id LeadSource Company Industry "
+            "*Id:id Status CreatedDate:timestamp OwnerId:id LeadSource Company Industry "
             "IsConverted:boolean ConvertedDate:date ConvertedOpportunityId:id ConvertedAccountId:id "
             "IsDeleted:boolean SystemModstamp:timestamp"
         ),
@@ -194,14 +199,14 @@ OBJECTS: tuple[LandingObject, ...] = (
     ),
     LandingObject(
         "LeadHistory",
-        _f("*Id:id *LeadId:id *Field *CreatedDate:timestamp OldValue NewValue"),
+        _f("*Id:id LeadId:id Field CreatedDate:timestamp OldValue NewValue"),
         version_field="CreatedDate",
         description="Field changes of leads; status changes have Field = Status.",
     ),
     LandingObject(
         "Task",
         _f(
-            "*Id:id *OwnerId:id *ActivityDate:date Type TaskSubtype Subject Status IsClosed:boolean "
+            "*Id:id OwnerId:id ActivityDate:date Type TaskSubtype Subject Status IsClosed:boolean "
             "WhoId:id WhatId:id AccountId:id CallDurationInSeconds:integer CreatedDate:timestamp "
             "IsDeleted:boolean SystemModstamp:timestamp"
         ),
@@ -211,7 +216,7 @@ OBJECTS: tuple[LandingObject, ...] = (
     LandingObject(
         "Event",
         _f(
-            "*Id:id *OwnerId:id *StartDateTime:timestamp Type Subject EndDateTime:timestamp "
+            "*Id:id OwnerId:id StartDateTime:timestamp Type EventSubtype Subject EndDateTime:timestamp "
             "DurationInMinutes:integer ActivityDate:date WhoId:id WhatId:id AccountId:id "
             "IsDeleted:boolean SystemModstamp:timestamp"
         ),
@@ -220,44 +225,128 @@ OBJECTS: tuple[LandingObject, ...] = (
     ),
     LandingObject(
         "ForecastingQuota",
-        _f("*Id:id *QuotaOwnerId:id *StartDate:date *QuotaAmount:amount CurrencyIsoCode"),
+        _f("*Id:id QuotaOwnerId:id StartDate:date QuotaAmount:amount CurrencyIsoCode ForecastingTypeId:id"),
         version_field=None,
         non_negative=("QuotaAmount",),
         description="One quota per owner per forecast period (quarter by default).",
     ),
     LandingObject(
         "Territory2",
-        _f("*Id:id *Name ParentTerritory2Id:id"),
+        _f("*Id:id Name ParentTerritory2Id:id"),
         version_field=None,
         description="Sales territories.",
     ),
     LandingObject(
         "UserTerritory2Association",
-        _f("*Id:id *UserId:id *Territory2Id:id"),
+        _f("*Id:id UserId:id Territory2Id:id"),
         version_field=None,
         description="Reps assigned to territories.",
     ),
     LandingObject(
         "ObjectTerritory2Association",
-        _f("*Id:id *ObjectId:id *Territory2Id:id"),
+        _f("*Id:id ObjectId:id Territory2Id:id"),
         version_field=None,
         description="Accounts assigned to territories.",
     ),
     LandingObject(
         "CurrencyType",
-        _f("*IsoCode *ConversionRate:rate IsCorporate:boolean"),
+        _f("*IsoCode ConversionRate:rate IsCorporate:boolean"),
         key=("IsoCode",),
         version_field=None,
         description="Current conversion rate per currency (units per 1 corporate-currency unit).",
     ),
     LandingObject(
         "DatedConversionRate",
-        _f("*IsoCode *ConversionRate:rate *StartDate:date NextStartDate:date"),
+        _f("*IsoCode ConversionRate:rate *StartDate:date NextStartDate:date"),
         key=("IsoCode", "StartDate"),
         version_field=None,
         description="Conversion rates in force from StartDate until NextStartDate.",
     ),
+    LandingObject(
+        "OpportunityStage",
+        _f(
+            "*ApiName MasterLabel IsActive:boolean IsClosed:boolean IsWon:boolean DefaultProbability:number "
+            "ForecastCategoryName SortOrder:integer"
+        ),
+        key=("ApiName",),
+        version_field=None,
+        key_fallbacks=(("ApiName", "MasterLabel"),),
+        when_absent="optional: stages come from the records' IsClosed/IsWon and seeds/opportunity_stages.csv",
+        description="The org's own sales process (stage picklist); overrides seeds/opportunity_stages.csv.",
+    ),
+    LandingObject(
+        "LeadStatus",
+        _f("*ApiName MasterLabel IsConverted:boolean IsDefault:boolean SortOrder:integer"),
+        key=("ApiName",),
+        version_field=None,
+        key_fallbacks=(("ApiName", "MasterLabel"),),
+        when_absent="optional: lead lifecycle stages come from seeds/lead_statuses.csv",
+        description="The org's own lead process (status picklist); overrides seeds/lead_statuses.csv.",
+    ),
 )
+
+#: Metadata columns that managed connectors add to every table (matched by ``header_key``). A deleted
+#: flag (boolean, or a timestamp set when the record was deleted) counts as ``IsDeleted``; a sync
+#: timestamp orders versions when the file has no ``SystemModstamp``. Both are also kept as columns.
+CONNECTOR_DELETED_COLUMNS: dict[str, str] = {
+    "fivetrandeleted": "boolean",  # Fivetran
+    "sdcdeleted": "boolean",
+    "sdcdeletedat": "timestamp",  # Stitch
+    "abcdcdeletedat": "timestamp",  # Airbyte (CDC)
+    "isdeletedflag": "boolean",
+}
+CONNECTOR_SYNC_COLUMNS: tuple[str, ...] = (
+    "fivetransynced",  # Fivetran
+    "sdcextractedat",
+    "sdcbatchedat",  # Stitch
+    "airbyteextractedat",
+    "airbyteemittedat",  # Airbyte
+)
+
+#: KPIs left partial when a landing file lacks a column (named in the run's warning). Fields not listed
+#: feed descriptive columns only.
+FIELD_KPIS: dict[tuple[str, str], str] = {
+    ("Opportunity", "StageName"): "all opportunity KPIs (stage semantics)",
+    ("Opportunity", "CloseDate"): "bookings, win rate, deal size, coverage, velocity (close-date periods)",
+    ("Opportunity", "CreatedDate"): "sales velocity (cycle days), funnel leakage cohorts",
+    (
+        "Opportunity",
+        "OwnerId",
+    ): "bookings and win rate by owner, attainment, coverage (to the unassigned rep)",
+    ("Opportunity", "Amount"): "bookings, deal size, coverage, velocity, win rate by amount",
+    ("Opportunity", "IsClosed"): "stage semantics for stages missing from OpportunityStage and the seed",
+    ("Opportunity", "IsWon"): "stage semantics for stages missing from OpportunityStage and the seed",
+    ("Opportunity", "CurrencyIsoCode"): "none (amounts are taken as the corporate currency)",
+    ("Opportunity", "AccountId"): "segment and territory breakdowns",
+    ("Opportunity", "LeadSource"): "win rate and bookings by lead source",
+    ("OpportunityHistory", "OpportunityId"): "funnel leakage, stage bottlenecks",
+    ("OpportunityHistory", "StageName"): "funnel leakage, stage bottlenecks",
+    ("OpportunityHistory", "CreatedDate"): "funnel leakage, stage bottlenecks (dwell days)",
+    ("Lead", "Status"): "lead funnel, MQL to SQL",
+    ("Lead", "CreatedDate"): "lead conversion (created-month cohorts)",
+    ("Lead", "IsConverted"): "lead conversion",
+    ("Lead", "LeadSource"): "lead funnel by source",
+    ("LeadHistory", "LeadId"): "MQL to SQL (status changes)",
+    ("LeadHistory", "NewValue"): "MQL to SQL (status changes)",
+    ("Task", "OwnerId"): "activity mix by rep",
+    ("Task", "ActivityDate"): "activity mix (weeks), activity effectiveness",
+    ("Task", "Type"): "activity mix categories (TaskSubtype is used instead)",
+    ("Task", "WhatId"): "activity effectiveness",
+    ("Event", "OwnerId"): "activity mix by rep",
+    ("Event", "StartDateTime"): "activity mix (weeks), activity effectiveness",
+    ("Event", "DurationInMinutes"): "activity minutes (end - start, else the type's default duration)",
+    ("Account", "Segment__c"): "breakdowns by segment",
+    ("Account", "OwnerId"): "territory balance (accounts)",
+    ("ForecastingQuota", "QuotaOwnerId"): "quota attainment, % of reps at quota, coverage",
+    ("ForecastingQuota", "StartDate"): "quota attainment, % of reps at quota, coverage",
+    ("ForecastingQuota", "QuotaAmount"): "quota attainment, % of reps at quota, coverage",
+    ("ForecastingQuota", "ForecastingTypeId"): "none (all quotas count as one forecasting type)",
+    ("User", "ManagerId"): "% of reps at quota by manager",
+    ("UserTerritory2Association", "UserId"): "territory balance",
+    ("ObjectTerritory2Association", "ObjectId"): "territory balance",
+    ("DatedConversionRate", "ConversionRate"): "multi-currency amounts",
+    ("CurrencyType", "ConversionRate"): "multi-currency amounts",
+}
 
 OBJECTS_BY_NAME: dict[str, LandingObject] = {o.name: o for o in OBJECTS}
 CORE_OBJECTS = tuple(o.name for o in OBJECTS if o.core)

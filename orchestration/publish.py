@@ -6,9 +6,10 @@ DuckDB file next to ``SALES_WH_PUBLISHED`` and moves it onto the published path 
 (atomic on one filesystem): a BI tool holding the old file open keeps reading the old snapshot, a new
 reader sees the complete new one, and a failed check or a crash leaves the previous file untouched.
 
-Published tables: ``marts.kpi_*``, ``core.dim_*`` and ``core.fct_*`` (the facts are cheap to copy and let
-BI drill down from a KPI to its deals and activities), ``main.run_history`` (one row per publish, carried
-forward from the previous file) and ``main.check_results`` (the run's asset checks, also carried forward).
+Published tables: ``marts.kpi_*``, ``core.dim_*``, ``core.dq_*``, ``core.fct_*`` (the facts are cheap to
+copy and let BI drill down from a KPI to its deals and activities), ``main.run_history`` (one row per
+publish, carried forward from the previous file) and ``main.check_results`` (the run's asset checks,
+also carried forward).
 """
 
 import json
@@ -198,9 +199,10 @@ def objects_not_found(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def tables_to_publish(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """``marts.*`` plus ``core.dim_*`` and ``core.fct_*`` as they exist in the warehouse."""
+    """``marts.*`` plus ``core.dim_*``, ``core.fct_*`` and ``core.dq_*`` (data-quality findings and
+    unmapped values) as they exist in the warehouse."""
     found = existing_tables(con, ["marts", "core"])
-    core = [t for t in found["core"] if t.startswith(("dim_", "fct_"))]
+    core = [t for t in found["core"] if t.startswith(("dim_", "fct_", "dq_"))]
     return [f"marts.{t}" for t in found["marts"]] + [f"core.{t}" for t in core]
 
 

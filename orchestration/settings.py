@@ -19,16 +19,37 @@ def _env(name: str, default: str) -> str:
 
 
 def parse_date_formats(spec: str) -> dict[str, str]:
-    """``"Opportunity=%m/%d/%y;Lead=%d.%m.%Y"`` -> ``{"Opportunity": "%m/%d/%y", "Lead": "%d.%m.%Y"}``."""
+    """``"Opportunity=MDY;Lead.CreatedDate=%d.%m.%Y"`` -> ``{"Opportunity": "MDY", "Lead.CreatedDate": ...}``.
+
+    Keys are an object (every date and timestamp field of it) or ``Object.Field``; values ``MDY``,
+    ``DMY``, ``ISO``, a label such as ``DD.MM.YYYY`` or a strptime pattern. Formats are detected per file
+    and column anyway: a setting only decides between US and day-first dates when both read every value.
+    """
+    from orchestration.ingestion.formats import from_setting
+
     formats: dict[str, str] = {}
     for part in spec.split(";"):
         if not part.strip():
             continue
-        obj, sep, fmt = part.partition("=")
-        if not sep or not obj.strip() or not fmt.strip():
-            raise ValueError(f"SALES_WH_DATE_FORMATS: expected Object=format, got {part!r}")
-        formats[obj.strip()] = fmt.strip()
+        key, sep, fmt = part.partition("=")
+        if not sep or not key.strip() or not fmt.strip():
+            raise ValueError(
+                f"SALES_WH_DATE_FORMATS: expected Object=format or Object.Field=format, got {part!r}"
+            )
+        try:
+            from_setting(fmt)
+        except ValueError as exc:
+            raise ValueError(f"SALES_WH_DATE_FORMATS: {exc}") from None
+        formats[key.strip()] = fmt.strip()
     return formats
+
+
+def object_date_formats(formats: dict[str, str], object_name: str) -> dict[str, str]:
+    """The settings of one object as the loader takes them: ``"*"`` (whole object) or field -> format."""
+    out = {"*": formats[object_name]} if object_name in formats else {}
+    prefix = object_name + "."
+    out.update({k[len(prefix) :]: v for k, v in formats.items() if k.startswith(prefix)})
+    return out
 
 
 def _reject_rate(text: str) -> float:

@@ -380,16 +380,16 @@ def _materialize_raw(
 def test_batch_error_is_reported_as_a_failed_blocking_check(defs: dg.Definitions, settings: Settings) -> None:
     folder = settings.landing_dir / "Opportunity" / "2025-01-05"
     folder.mkdir(parents=True)
-    # No StageName column (required by the contract): the batch is wrong as a whole.
+    # No Id column (the key, the only required column): the batch is wrong as a whole.
     (folder / "no_stage.csv").write_text(
-        "Id,CloseDate,CreatedDate,OwnerId\n006000000000000001,2025-02-01,2025-01-02T10:00:00Z,005000000000000001\n"
+        "StageName,CloseDate,CreatedDate,OwnerId\nProspecting,2025-02-01,2025-01-02T10:00:00Z,005000000000000001\n"
     )
     result = _materialize_raw(defs, settings, "opportunity", "2025-01-05")
     assert not result.success
     (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "landing_errors"]
     assert not evaluation.passed and evaluation.blocking
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
-    assert "no_stage.csv" in evaluation.description and "StageName" in evaluation.description
+    assert "no_stage.csv" in evaluation.description and "key column(s) Id missing" in evaluation.description
     assert result.get_asset_materialization_events() == []  # nothing was loaded
     failure = result.get_step_failure_events()[0]
     assert "no_stage.csv" in failure.step_failure_data.error.message
@@ -485,8 +485,10 @@ def test_chunked_backfill_validation_names_the_failing_extract_date(
     import orchestration.assets.raw as raw
 
     monkeypatch.setattr(raw, "VALIDATION_CHUNK_ROWS", 6)  # 5 rows a day: one chunk per extract date
-    header = "Id,StageName,CloseDate,CreatedDate,OwnerId,Amount\n"
-    for day, amounts in (("2025-01-06", [10] * 5), ("2025-01-07", [10] * 5), ("2025-01-08", [10] * 4 + [-1])):
+    # An unknown currency is a blocking landing error (its amount could not be converted).
+    header = "Id,StageName,CloseDate,CreatedDate,OwnerId,Amount,CurrencyIsoCode\n"
+    ok, bad = ["10,USD"] * 5, ["10,USD"] * 4 + ["10,XXX"]
+    for day, amounts in (("2025-01-06", ok), ("2025-01-07", ok), ("2025-01-08", bad)):
         folder = settings.landing_dir / "Opportunity" / day
         folder.mkdir(parents=True)
         lines = [
@@ -507,7 +509,7 @@ def test_chunked_backfill_validation_names_the_failing_extract_date(
     assert not result.success
     (errors,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "landing_errors"]
     assert not errors.passed
-    assert errors.description.startswith("2025-01-08: amount_non_negative")  # the third chunk, alone
+    assert errors.description.startswith("2025-01-08: currency_known")  # the third chunk, alone
 
 
 def test_backfill_above_gx_max_rows_is_validated_in_sql_inside_the_load(
@@ -517,8 +519,10 @@ def test_backfill_above_gx_max_rows_is_validated_in_sql_inside_the_load(
     run at once, inside the load's transaction; its failure blocks the step and rolls the load back."""
     from dataclasses import replace
 
-    header = "Id,StageName,CloseDate,CreatedDate,OwnerId,Amount\n"
-    for day, amounts in (("2025-01-06", [10] * 5), ("2025-01-07", [10] * 5), ("2025-01-08", [10] * 4 + [-1])):
+    # An unknown currency is a blocking landing error (its amount could not be converted).
+    header = "Id,StageName,CloseDate,CreatedDate,OwnerId,Amount,CurrencyIsoCode\n"
+    ok, bad = ["10,USD"] * 5, ["10,USD"] * 4 + ["10,XXX"]
+    for day, amounts in (("2025-01-06", ok), ("2025-01-07", ok), ("2025-01-08", bad)):
         folder = settings.landing_dir / "Opportunity" / day
         folder.mkdir(parents=True)
         lines = [
@@ -540,9 +544,11 @@ def test_backfill_above_gx_max_rows_is_validated_in_sql_inside_the_load(
     assert not result.success
     (errors,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "landing_errors"]
     assert not errors.passed
-    assert errors.description.startswith("2025-01-06..2025-01-08: amount_non_negative")  # one validation
+    assert errors.description.startswith("2025-01-06..2025-01-08: currency_known")  # one validation
     assert "'engine': 'sql'" in errors.metadata["outcomes"].value
     logs = [e.user_message for e in instance.all_logs(result.run_id)]
     assert any("15 loaded rows with the sql engine in 1 chunk(s)" in m for m in logs)
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:  # rolled back: nothing
-        assert not con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw'").fetchone()[0]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:  # rolled back: no row
+        # (the raw schema exists: a refused load keeps its rejects, committed = false; here it had none)
+        assert con.execute("SELECT count(*) FROM raw.opportunity").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM raw._rejects WHERE committed").fetchone() == (0,)

@@ -16,11 +16,17 @@ import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.contract import ID_PREFIXES, OBJECTS, snake_case
+from orchestration.contract import ID_PREFIXES, OBJECTS_BY_NAME, header_key, snake_case
+from orchestration.contract import OBJECTS as CONTRACT_OBJECTS
 from orchestration.demo_data import generate
+from orchestration.demo_data.writer import MALFORMED, written_fields
 from orchestration.settings import PROJECT_ROOT
 
 START = date(2025, 1, 1)
+#: The org's metadata objects are not simulated (the demo's stages and statuses are the seeds'), so the
+#: generator writes every contract object but these.
+NOT_GENERATED = ("OpportunityStage", "LeadStatus")
+OBJECTS = tuple(o for o in CONTRACT_OBJECTS if o.name not in NOT_GENERATED)
 TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$")
 
 
@@ -88,7 +94,7 @@ def test_every_object_written_with_contract_columns(year, db) -> None:
         assert files, obj.name
         with open(files[0], newline="", encoding="utf-8") as fh:
             header = next(csv.reader(fh))
-        assert header == [f.name for f in obj.fields]
+        assert header == [f.name for f in written_fields(obj)]
         assert rows[obj.name] == one(db, f"select count(*) from {obj.table}") > 0
         for f in obj.required_fields:
             assert one(db, f'select count(*) from {obj.table} where "{f.name}" is null') == 0, (
@@ -153,7 +159,7 @@ def test_formats_and_snake_headers_read_back(tmp_path: Path, fmt: str) -> None:
                 assert (ext == fmt) == bool(files) or not files, (obj.name, ext)
             for f in files:
                 df = con.execute(f"select * from {reader}('{f}')").df()
-                assert list(df.columns) == [snake_case(x.name) for x in obj.fields], f
+                assert list(df.columns) == [snake_case(x.name) for x in written_fields(obj)], f
                 total += len(df)
         assert total == rows[obj.name], obj.name
 
@@ -427,9 +433,11 @@ def test_malformed_rows_are_announced(tmp_path: Path) -> None:
     for obj in OBJECTS:
         df = con.execute(f"select * from read_csv('{tmp_path}/{obj.name}/*/*.csv', all_varchar = true)").df()
         bad = pd.Series(False, index=df.index)
-        for f in obj.fields:
+        # Cells a malformed row leaves empty (fields the contract once required; real rows fill them).
+        emptied = {name for name, value in MALFORMED.get(obj.name, ()) if value is None}
+        for f in written_fields(obj):
             col = df[f.name]
-            if f.required:
+            if f.required or f.name in emptied:
                 bad |= col.isna()
             if f.type in ("date", "timestamp"):
                 bad |= col.notna() & pd.to_datetime(col.str[:19], format="mixed", errors="coerce").isna()
@@ -477,3 +485,146 @@ def test_chunked_writing_gives_the_same_files(tmp_path: Path, monkeypatch: pytes
     chunked = generate(tmp_path / "chunked", **kw)
     assert whole == chunked
     assert _digest(tmp_path / "whole") == _digest(tmp_path / "chunked")
+
+
+# --- export dialects -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dialects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The same 6 days (seed 11) in the default shape and in each dialect."""
+    out = {}
+    for d in ("default", "api", "report", "connector"):
+        folder = tmp_path_factory.mktemp(d)
+        generate(
+            folder,
+            scale="S",
+            days=6,
+            seed=11,
+            start=START,
+            progress=False,
+            dialect=None if d == "default" else d,
+        )
+        out[d] = folder
+    return out
+
+
+def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        return list(reader.fieldnames or []), list(reader)
+
+
+OPP_FILE = "Opportunity/2025-01-04/part-0.csv"
+
+
+def test_api_dialect(dialects: dict[str, Path]) -> None:
+    raw = (dialects["api"] / OPP_FILE).read_bytes()
+    assert raw.startswith(b'\xef\xbb\xbf"Id","StageName","CloseDate","CreatedDate","OwnerId"')
+    assert b"\r\n" not in raw
+    header, rows = _rows(dialects["api"] / OPP_FILE)
+    _, plain = _rows(dialects["default"] / OPP_FILE)
+    assert header == [f.name for f in written_fields(OBJECTS_BY_NAME["Opportunity"])]
+    assert len(rows) == len(plain) > 10
+    for r, p in zip(rows, plain, strict=True):
+        assert TS.match(r["CreatedDate"]) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", r["CloseDate"])
+        assert r["IsWon"] in ("true", "false") and r["IsClosed"] in ("true", "false")
+        # Unset deleted flags are left empty; set ones stay "true".
+        assert r["IsDeleted"] == ("true" if p["IsDeleted"] == "true" else "")
+        assert {k: v for k, v in r.items() if k != "IsDeleted"} == {
+            k: v for k, v in p.items() if k != "IsDeleted"
+        }
+
+
+def test_report_dialect(dialects: dict[str, Path]) -> None:
+    raw = (dialects["report"] / OPP_FILE).read_bytes()
+    assert not raw.startswith(b"\xef\xbb\xbf") and raw.count(b"\r\n") == raw.count(b"\n")
+    header, rows = _rows(dialects["report"] / OPP_FILE)
+    assert header[:6] == ["ID", "Stage Name", "Close Date", "Created Date", "Owner ID", "Account ID"]
+    assert "Currency ISO Code" in header and "System Modstamp" in header
+    fields = written_fields(OBJECTS_BY_NAME["Opportunity"])
+    # Every label still maps to its field by header_key.
+    assert [header_key(h) for h in header] == [header_key(f.name) for f in fields]
+    _, plain = _rows(dialects["default"] / OPP_FILE)
+    for r, p in zip(rows, plain, strict=True):
+        y, m, d = p["CloseDate"].split("-")
+        assert r["Close Date"] == f"{m}/{d}/{y}"
+        # 2025-01-03T14:05:09.000+0000 -> 01/03/2025 02:05 PM (minutes only, 12-hour clock)
+        ts = p["CreatedDate"]
+        hour = int(ts[11:13])
+        clock = f"{(hour + 11) % 12 + 1:02d}:{ts[14:16]} {'PM' if hour >= 12 else 'AM'}"
+        want = f"{ts[5:7]}/{ts[8:10]}/{ts[0:4]} {clock}"
+        assert r["Created Date"] == want
+        assert re.fullmatch(r"\d{2}/\d{2}/\d{4} (0[1-9]|1[0-2]):[0-5]\d (AM|PM)", r["System Modstamp"])
+        assert r["Is Won"] == p["IsWon"].upper() and r["Is Deleted"] in ("TRUE", "FALSE")
+        assert r["Amount"] == p["Amount"] and r["Stage Name"] == p["StageName"]
+    header, _ = _rows(dialects["report"] / "Account/2025-01-01/part-0.csv")
+    assert "Segment__c" in header  # custom fields keep their API name
+
+
+def test_connector_dialect(dialects: dict[str, Path]) -> None:
+    from datetime import datetime, timedelta
+
+    raw = (dialects["connector"] / OPP_FILE).read_bytes()
+    assert not raw.startswith(b"\xef\xbb\xbf") and b"\r\n" not in raw
+    header, rows = _rows(dialects["connector"] / OPP_FILE)
+    fields = [f for f in written_fields(OBJECTS_BY_NAME["Opportunity"]) if f.name != "SystemModstamp"]
+    assert header == [f.column for f in fields] + ["_fivetran_synced", "_fivetran_deleted"]
+    assert "system_modstamp" not in header
+    _, plain = _rows(dialects["default"] / OPP_FILE)
+    for r, p in zip(rows, plain, strict=True):
+        assert r["close_date"] == p["CloseDate"] + " 00:00:00"
+        assert r["created_date"] == p["CreatedDate"].replace("+0000", "Z")
+        stamp = datetime.strptime(p["SystemModstamp"], "%Y-%m-%dT%H:%M:%S.000+0000")
+        assert r["_fivetran_synced"] == (stamp + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        assert r["_fivetran_deleted"] == r["is_deleted"] == p["IsDeleted"]
+    # Objects without a version field are synced at 05:00 of their extract day.
+    _, roles = _rows(dialects["connector"] / "UserRole/2025-01-01/part-0.csv")
+    assert {r["_fivetran_synced"] for r in roles} == {"2025-01-01T05:00:00.000Z"}
+    assert {r["_fivetran_deleted"] for r in roles} == {"false"}
+
+
+def test_dialects_keep_rows_and_are_deterministic(dialects: dict[str, Path], tmp_path: Path) -> None:
+    def line_counts(folder: Path) -> dict[str, int]:
+        return {
+            str(p.relative_to(folder)): len(p.read_bytes().splitlines())
+            for p in sorted(folder.rglob("*.csv"))
+        }
+
+    base = line_counts(dialects["default"])
+    for d in ("api", "report", "connector"):
+        assert line_counts(dialects[d]) == base, d
+    generate(tmp_path, scale="S", days=6, seed=11, start=START, progress=False, dialect="report")
+    assert _digest(tmp_path) == _digest(dialects["report"])
+
+
+def test_dialect_refuses_other_formats(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="dialect"):
+        generate(tmp_path, scale="S", days=2, fmt="parquet", dialect="api", progress=False)
+    with pytest.raises(ValueError, match="dialect must be one of"):
+        generate(tmp_path, scale="S", days=2, dialect="excel", progress=False)
+
+
+def test_dialect_text_matches_python_strftime() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+
+    from orchestration.demo_data.dialects import format_epoch_ms
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    moments = [
+        datetime(2025, 1, 1, 0, 0, 0, tzinfo=UTC),  # midnight: 12:00 AM
+        datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC),  # noon: 12:00 PM
+        datetime(2024, 2, 29, 23, 59, 59, 999000, tzinfo=UTC),
+        datetime(2026, 11, 30, 9, 5, 7, 42000, tzinfo=UTC),
+    ]
+    ms = np.array([(m - epoch) // timedelta(milliseconds=1) for m in moments], dtype=np.int64)
+    for pattern in ("%m/%d/%Y %I:%M %p", "%Y-%m-%d 00:00:00", "%Y-%m-%dT%H:%M:%S.%fZ", "%d.%m.%Y"):
+        got = format_epoch_ms(ms, pattern).to_pylist()
+        want = [
+            m.strftime(pattern.replace("%f", "{ms}")).format(ms=f"{m.microsecond // 1000:03d}")
+            for m in moments
+        ]
+        assert got == want, pattern
+    assert format_epoch_ms(ms[:2], "%Y", np.array([False, True])).to_pylist() == ["2025", None]

@@ -27,6 +27,7 @@ ROLE = get_object("UserRole")
 D2 = date(2025, 1, 2)
 D3 = date(2025, 1, 3)
 OPP_HEADER = "Id,StageName,CloseDate,CreatedDate,OwnerId,Amount,SystemModstamp"
+ISO_LABEL = "ISO 8601 (YYYY-MM-DD)"
 
 
 def write(root: Path, obj: str, day: date, name: str, text: str) -> Path:
@@ -56,33 +57,53 @@ def rejects(con: duckdb.DuckDBPyConnection, obj: str = "Opportunity") -> set[tup
 
 def test_fixture_batch_counts(warehouse, fixture_landing):
     (result,) = load_batches(warehouse, OPP, fixture_landing, [D2])
-    # api_names.csv: 5 records, lines 4/5/6 bad; snake_case.csv: 3 records, line 4 bad.
+    # api_names.csv: 5 records, lines 4 (Feb 30) and 5 (amount abc) bad; line 6 (empty StageName, not a
+    # key) loads. snake_case.csv: 3 records, all load ("yes" is a boolean).
     assert result == BatchResult(
         object="Opportunity",
         extract_date=D2,
         files=("Opportunity/2025-01-02/api_names.csv", "Opportunity/2025-01-02/snake_case.csv"),
         source_rows=8,
-        loaded_rows=4,
-        rejected_rows=4,
+        loaded_rows=6,
+        rejected_rows=2,
         found=True,
+        # Absent from at least one of the two files (snake_case.csv has no amount, no currency).
+        missing_columns=(
+            "account_id",
+            "name",
+            "amount",
+            "currency_iso_code",
+            "probability",
+            "is_closed",
+            "forecast_category_name",
+            "lead_source",
+            "type",
+            "is_deleted",
+            "system_modstamp",
+        ),
+        extra_columns=("description__c", "lead_source_detail"),
+        # system_modstamp has no value in either file, so no format was detected for it.
+        column_formats={"close_date": ISO_LABEL, "created_date": ISO_LABEL},
     )
     audit = warehouse.execute(
         "SELECT object, extract_date, source_files, source_rows, loaded_rows, rejected_rows "
         "FROM raw._load_audit"
     ).fetchall()
-    assert audit == [("Opportunity", D2, 2, 8, 4, 4)]
+    assert audit == [("Opportunity", D2, 2, 8, 6, 2)]
 
 
 def test_rejects_name_file_physical_line_column_value_and_reason(warehouse, fixture_landing):
     load_batches(warehouse, OPP, fixture_landing, [D2])
     api, snake = "Opportunity/2025-01-02/api_names.csv", "Opportunity/2025-01-02/snake_case.csv"
     assert rejects(warehouse) == {
-        # Line 4, not 3: the first record spans lines 2-3 (a quoted CRLF inside Description__c).
-        (api, 4, "close_date", "2025-02-30", "not a date in format %Y-%m-%d"),
+        # Line 4, not 3: the first record spans lines 2-3 (a quoted CRLF inside Description__c). The
+        # column's other values are ISO dates, so ISO is its format and Feb 30 is no date in it.
+        (api, 4, "close_date", "2025-02-30", f"not a date in this file's format of the column ({ISO_LABEL})"),
         (api, 5, "amount", "abc", "not an amount (a number, at most 16 digits before the decimal point)"),
-        (api, 6, "stage_name", None, "required field is empty"),
-        (snake, 4, "is_won", "yes", "not a boolean (true/false/1/0)"),
     }
+    # The empty StageName (api line 6) and the "yes" (snake line 4) load: only the key is required,
+    # and yes/no are booleans.
+    assert not any(r[0] == snake for r in rejects(warehouse))
 
 
 def test_loaded_rows_are_typed_with_lineage(warehouse, fixture_landing):
@@ -96,6 +117,9 @@ def test_loaded_rows_are_typed_with_lineage(warehouse, fixture_landing):
     assert rows == [
         ("006000000000000001", "Prospecting", date(2025, 2, 1), datetime(2025, 1, 2, 10, 0),
          Decimal("1000.50"), "USD", False, "first line\r\nsecond line", None, D2, api, 2),
+        # Empty StageName loads as NULL; a naive timestamp is UTC; "1" is true; EUR is kept.
+        ("006000000000000004", None, date(2025, 3, 1), datetime(2025, 1, 2, 13, 0),
+         Decimal("50.00"), "EUR", True, "quoted, comma", None, D2, api, 6),
         # 14:00+01:00 is 13:00 UTC; doubled quotes unescape; the record starts on physical line 7.
         ("006000000000000005", "Closed Won", date(2025, 3, 15), datetime(2025, 1, 2, 13, 0),
          Decimal("300.00"), "USD", True, 'a "quoted" word', None, D2, api, 7),
@@ -105,6 +129,9 @@ def test_loaded_rows_are_typed_with_lineage(warehouse, fixture_landing):
         # A date-only timestamp is midnight UTC; "0" is false.
         ("006000000000000007", "Needs Analysis", date(2025, 4, 2), datetime(2025, 1, 2, 0, 0), None,
          None, False, None, None, D2, snake, 3),
+        # "yes" is true; 09:00:00Z is 09:00 UTC.
+        ("006000000000000008", "Value Proposition", date(2025, 4, 3), datetime(2025, 1, 2, 9, 0), None,
+         None, True, None, None, D2, snake, 4),
     ]  # fmt: skip
 
 
@@ -127,8 +154,12 @@ def test_raw_column_types_follow_the_contract(warehouse, fixture_landing):
 def test_jsonl_line_numbers_count_blank_lines(warehouse, fixture_landing):
     (result,) = load_batches(warehouse, OPP, fixture_landing, [D3])
     assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (2, 1, 1)
+    # CloseDate holds 2025-05-01 (ISO) and 05/01/2025 (US or day-first): each candidate reads one of
+    # the two values, none reads both; on a tie the first candidate (ISO) is the column's format, so
+    # the record on line 3 (after a blank line 2) is rejected.
+    reason = f"not a date in this file's format of the column ({ISO_LABEL})"
     assert rejects(warehouse) == {
-        ("Opportunity/2025-01-03/deals.jsonl", 3, "close_date", "05/01/2025", "not a date in format %Y-%m-%d")
+        ("Opportunity/2025-01-03/deals.jsonl", 3, "close_date", "05/01/2025", reason)
     }
     row = warehouse.execute("SELECT id, amount, is_won, _source_line FROM raw.opportunity").fetchone()
     assert row == ("006000000000000010", Decimal("1200.50"), False, 1)
@@ -137,11 +168,11 @@ def test_jsonl_line_numbers_count_blank_lines(warehouse, fixture_landing):
 def test_several_dates_in_one_call_and_a_missing_folder(warehouse, fixture_landing):
     results = load_batches(warehouse, OPP, fixture_landing, [D3, date(2025, 1, 4), D2])
     assert [(r.extract_date, r.found, r.source_rows, r.loaded_rows) for r in results] == [
-        (D2, True, 8, 4),
+        (D2, True, 8, 6),
         (D3, True, 2, 1),
         (date(2025, 1, 4), False, 0, 0),
     ]
-    assert warehouse.execute("SELECT count(*) FROM raw.opportunity").fetchone()[0] == 5
+    assert warehouse.execute("SELECT count(*) FROM raw.opportunity").fetchone()[0] == 7
     assert warehouse.execute("SELECT count(*) FROM raw._load_audit").fetchone()[0] == 3
 
 
@@ -157,7 +188,8 @@ def test_loading_twice_changes_nothing(warehouse, fixture_landing):
     first = snapshot()
     load_batches(warehouse, OPP, fixture_landing, [D2, D3])
     assert snapshot() == first
-    assert len(first[0]) == 5 and len(first[1]) == 5 and len(first[2]) == 2
+    # 6 + 1 rows, 2 + 1 rejects, one audit row per date.
+    assert len(first[0]) == 7 and len(first[1]) == 3 and len(first[2]) == 2
 
 
 def test_list_extract_dates_ignores_other_folders(fixture_landing, tmp_path):
@@ -183,25 +215,42 @@ def test_ensure_raw_schema_creates_every_table_empty(warehouse):
 # ------------------------------------------------------------------------------- whole-batch errors
 
 
-def test_missing_required_column_fails_and_keeps_previous_content(warehouse, tmp_path):
+def test_missing_key_column_fails_and_keeps_previous_content(warehouse, tmp_path):
     write(tmp_path, "Opportunity", D2, "a.csv", f"{OPP_HEADER}\n{opp_row(1)}\n")
     load_batches(warehouse, OPP, tmp_path, [D2])
+    # Every column but the key: the records cannot be told apart, so the batch fails.
     write(
         tmp_path,
         "Opportunity",
         D2,
         "a.csv",
-        "Id,StageName,CreatedDate,OwnerId\n006x,Prospecting,2025-01-02,005x\n",
+        "StageName,CloseDate,CreatedDate,OwnerId\nProspecting,2025-02-01,2025-01-02,005x\n",
     )
-    with pytest.raises(BatchError, match=r"a\.csv: required column\(s\) CloseDate missing"):
+    with pytest.raises(BatchError, match=r"a\.csv: key column\(s\) Id missing from the header") as err:
         load_batches(warehouse, OPP, tmp_path, [D2])
     assert warehouse.execute("SELECT id FROM raw.opportunity").fetchall() == [("006000000000000001",)]
     assert warehouse.execute("SELECT source_rows FROM raw._load_audit").fetchall() == [(1,)]
+    # The error is kept as a reject of the batch (not committed, no line), next to the rejects of
+    # the load that is still in raw (none here).
+    assert warehouse.execute(
+        "SELECT object, extract_date, source_file, source_line, value, reason, committed FROM raw._rejects"
+    ).fetchall() == [("Opportunity", D2, "Opportunity/2025-01-02/a.csv", None, None, str(err.value), False)]
+
+
+def test_a_file_without_the_key_fails_even_when_other_files_have_it(warehouse, tmp_path):
+    write(tmp_path, "Opportunity", D2, "a.csv", f"{OPP_HEADER}\n{opp_row(1)}\n")
+    write(tmp_path, "Opportunity", D2, "b.csv", "id\n006b\n")  # only the key: loads
+    write(tmp_path, "Opportunity", D2, "c.csv", "Name,Amount\nDeal,10\n")
+    with pytest.raises(BatchError, match=r"c\.csv: key column\(s\) Id missing"):
+        load_batches(warehouse, OPP, tmp_path, [D2])
+    write(tmp_path, "Opportunity", D2, "c.csv", "Id,Name,Amount\n006c,Deal,10\n")
+    (result,) = load_batches(warehouse, OPP, tmp_path, [D2])
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (3, 3, 0)
 
 
 def test_one_bad_file_loads_nothing_of_the_call(warehouse, tmp_path):
     write(tmp_path, "Opportunity", D2, "a.csv", f"{OPP_HEADER}\n{opp_row(1)}\n")
-    write(tmp_path, "Opportunity", D3, "b.csv", "Id,StageName\n006x,Prospecting\n")
+    write(tmp_path, "Opportunity", D3, "b.csv", "Name,StageName\nDeal,Prospecting\n")  # no Id
     ensure_raw_schema(warehouse)
     with pytest.raises(BatchError, match="b.csv"):
         load_batches(warehouse, OPP, tmp_path, [D2, D3])
@@ -255,24 +304,50 @@ def test_duplicate_id_with_same_modstamp_and_different_content_is_rejected(wareh
     assert got == [(2, "id", "006000000000000001", reason), (3, "id", "006000000000000001", reason)]
 
 
-def test_per_object_date_format(warehouse, tmp_path):
-    text = f"{OPP_HEADER}\n" + "\n".join(
-        [
-            opp_row(1, close="02/03/24"),
-            opp_row(2, close="2024-02-03"),  # ISO is not guessed when a format is set
-            opp_row(3, close="13/03/24"),  # no month 13
-        ]
-    ).replace("2025-01-02T10:00:00Z,005", "02/01/24 09:30,005", 1)
-    write(tmp_path, "Opportunity", D2, "a.csv", text + "\n")
-    (result,) = load_batches(warehouse, OPP, tmp_path, [D2], date_format="%m/%d/%y")
-    assert (result.loaded_rows, result.rejected_rows) == (1, 2)
-    assert warehouse.execute("SELECT close_date, created_date FROM raw.opportunity").fetchall() == [
-        (date(2024, 2, 3), datetime(2024, 2, 1, 9, 30))
-    ]
-    assert {(r[1], r[3], r[4]) for r in rejects(warehouse)} == {
-        (3, "2024-02-03", "not a date in format %m/%d/%y"),
-        (4, "13/03/24", "not a date in format %m/%d/%y"),
-    }
+AMBIGUOUS_ROWS = [
+    # Every day is 12 or less in both columns: US and day-first both read every value, differently.
+    "006000000000000001,Prospecting,02/03/24,02/01/24 09:30,005x,10,2025-01-02T10:00:00Z",
+    "006000000000000002,Prospecting,12/01/24,01/02/24 17:45,005x,10,2025-01-02T10:00:00Z",
+]
+
+
+@pytest.mark.parametrize(
+    ("setting", "close_dates", "created"),
+    [
+        # "*" is every date and timestamp field of the object.
+        ({"*": "MDY"}, [date(2024, 2, 3), date(2024, 12, 1)], [(2024, 2, 1, 9, 30), (2024, 1, 2, 17, 45)]),
+        ({"*": "DMY"}, [date(2024, 3, 2), date(2024, 1, 12)], [(2024, 1, 2, 9, 30), (2024, 2, 1, 17, 45)]),
+        # Per field, by API name or raw column; a strptime pattern names the day order too.
+        (
+            {"CloseDate": "DMY", "created_date": "%m/%d/%y %H:%M"},
+            [date(2024, 3, 2), date(2024, 1, 12)],
+            [(2024, 2, 1, 9, 30), (2024, 1, 2, 17, 45)],
+        ),
+        # A field's own setting wins over the object's.
+        (
+            {"*": "DMY", "CreatedDate": "MDY"},
+            [date(2024, 3, 2), date(2024, 1, 12)],
+            [(2024, 2, 1, 9, 30), (2024, 1, 2, 17, 45)],
+        ),
+    ],
+)
+def test_date_formats_setting_settles_ambiguous_columns(warehouse, tmp_path, setting, close_dates, created):
+    write(tmp_path, "Opportunity", D2, "a.csv", OPP_HEADER + "\n" + "\n".join(AMBIGUOUS_ROWS) + "\n")
+    (result,) = load_batches(warehouse, OPP, tmp_path, [D2], date_formats=setting)
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (2, 2, 0)
+    got = warehouse.execute("SELECT close_date, created_date FROM raw.opportunity ORDER BY id").fetchall()
+    assert got == [(close_dates[i], datetime(*created[i])) for i in range(2)]
+
+
+def test_ambiguous_column_without_its_setting_fails_the_batch(warehouse, tmp_path):
+    write(tmp_path, "Opportunity", D2, "a.csv", OPP_HEADER + "\n" + "\n".join(AMBIGUOUS_ROWS) + "\n")
+    # The old keyword is gone.
+    with pytest.raises(TypeError):
+        load_batches(warehouse, OPP, tmp_path, [D2], date_format="%m/%d/%y")  # type: ignore[call-arg]
+    # A setting for CloseDate only leaves CreatedDate ambiguous.
+    with pytest.raises(BatchError, match=r"a\.csv: column 'CreatedDate' .*SALES_WH_DATE_FORMATS"):
+        load_batches(warehouse, OPP, tmp_path, [D2], date_formats={"CloseDate": "MDY"})
+    assert warehouse.execute("SELECT count(*) FROM raw.opportunity").fetchone()[0] == 0
 
 
 def test_numbers_integers_and_timestamps_reject_junk(warehouse, tmp_path):
@@ -281,16 +356,29 @@ def test_numbers_integers_and_timestamps_reject_junk(warehouse, tmp_path):
         "00T1,005x,2025-01-02,60,2025-01-02T10:00:00.000+0000",
         "00T2,005x,2025-01-02,1.5,2025-01-02T10:00:00Z",  # not a whole number
         "00T3,005x,2025-01-02,7.0,yesterday",  # 7.0 is whole; the timestamp is not one
-        "00T4,,2025-01-02,,2025-01-02",  # OwnerId required and empty
+        ",005x,2025-01-02,,2025-01-02",  # the key is empty
+        "00T5,,2025-01-02,,2025-01-02",  # OwnerId and the duration are empty: NULL, loads
     ]
     write(tmp_path, "Task", D2, "t.csv", header + "\r\n" + "\r\n".join(lines) + "\r\n")
     (result,) = load_batches(warehouse, get_object("Task"), tmp_path, [D2])
-    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (4, 1, 3)
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (5, 2, 3)
+    # CreatedDate is ISO in four values of five: ISO is its format.
     assert {(r[1], r[2], r[3], r[4]) for r in rejects(warehouse, "Task")} == {
         (3, "call_duration_in_seconds", "1.5", "not a whole number"),
-        (4, "created_date", "yesterday", "not an ISO 8601 timestamp"),
-        (5, "owner_id", None, "required field is empty"),
+        (
+            4,
+            "created_date",
+            "yesterday",
+            f"not a date or timestamp in this file's format of the column ({ISO_LABEL})",
+        ),
+        (5, "id", None, "key field is empty"),
     }
+    assert warehouse.execute(
+        "SELECT id, owner_id, call_duration_in_seconds, created_date FROM raw.task ORDER BY id"
+    ).fetchall() == [
+        ("00T1", "005x", 60, datetime(2025, 1, 2, 10, 0)),
+        ("00T5", None, None, datetime(2025, 1, 2, 0, 0)),
+    ]
 
 
 def test_parquet_with_typed_and_text_columns(warehouse, tmp_path):
@@ -433,7 +521,7 @@ def test_header_of_empty_cells_is_a_batch_error(warehouse, tmp_path):
 
 def test_jsonl_of_empty_objects_is_a_batch_error(warehouse, tmp_path):
     write(tmp_path, "UserRole", D2, "a.jsonl", "{}\n\n{}\n")
-    with pytest.raises(BatchError, match=r"a\.jsonl: required column\(s\) Id, Name missing"):
+    with pytest.raises(BatchError, match=r"a\.jsonl: key column\(s\) Id missing from the header"):
         load_batches(warehouse, ROLE, tmp_path, [D2])
 
 
@@ -453,25 +541,23 @@ def test_blank_lines_and_quoted_newlines_keep_physical_line_numbers(warehouse, t
         'lines"',  # 4 ... and ends here
         "",  # 5 blank
         "",  # 6 blank
-        "00EB,",  # 7: Name required, empty -> reject on line 7
+        "00EB,",  # 7: Name empty -> NULL, loads from line 7
         '"00EC","with',  # 8: a blank line INSIDE quotes is part of the value
         "",  # 9
         'blank"',  # 10
-        "00ED,",  # 11: reject
+        ",d",  # 11: the key is empty -> reject on line 11
         "",  # 12 blank at the end
         "",  # 13 blank at the end
     ]
     write(tmp_path, "UserRole", D2, "a.csv", newline.join(lines) + newline)
     (result,) = load_batches(warehouse, ROLE, tmp_path, [D2])
-    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (4, 2, 2)
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (4, 3, 1)
     assert warehouse.execute("SELECT id, name, _source_line FROM raw.user_role ORDER BY id").fetchall() == [
         ("00EA", f"two{newline}lines", 3),
+        ("00EB", None, 7),
         ("00EC", f"with{newline}{newline}blank", 8),
     ]
-    assert {(r[1], r[2], r[4]) for r in rejects(warehouse, "UserRole")} == {
-        (7, "name", "required field is empty"),
-        (11, "name", "required field is empty"),
-    }
+    assert {(r[1], r[2], r[4]) for r in rejects(warehouse, "UserRole")} == {(11, "id", "key field is empty")}
 
 
 def test_ragged_rows_are_rejected_with_file_and_physical_line(warehouse, tmp_path):
@@ -550,8 +636,8 @@ def test_source_rows_of_each_format_are_counted_from_the_files(warehouse, tmp_pa
     folder = tmp_path / "UserRole" / D2.isoformat()
     pq.write_table(pa.table({"Id": ["00E5", "00E6", None], "Name": ["e", "f", "g"]}), folder / "c.parquet")
     (result,) = load_batches(warehouse, ROLE, tmp_path, [D2])
-    # 00E4 has no Name, the third Parquet row no Id: 7 source rows, 5 loaded, 2 rejected.
-    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (7, 5, 2)
+    # 00E4 has no Name (loads, NULL), the third Parquet row no Id: 7 source rows, 6 loaded, 1 rejected.
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (7, 6, 1)
 
 
 # ------------------------------------------------------- CSV read paths (strict, line-level, padded)
@@ -567,7 +653,7 @@ def role_lines(con: duckdb.DuckDBPyConnection) -> list[tuple]:
 
 def test_files_without_quotes_or_blank_lines_keep_their_line_numbers(warehouse, tmp_path):
     # Each record is one line: the strict read alone numbers them (line = position + 1).
-    write(tmp_path, "UserRole", D2, "a.csv", f"{ROLE_HEADER}\n00E1,a,\n00E2,b,00E1\n00E3,,00E1\n")
+    write(tmp_path, "UserRole", D2, "a.csv", f"{ROLE_HEADER}\n00E1,a,\n00E2,b,00E1\n,c,00E1\n")  # empty key
     # Quotes on every line but an even number on each: still one record per line.
     write(tmp_path, "UserRole", D2, "b.csv", f'{ROLE_HEADER}\r\n"00E4","d",""\r\n"00E5","e ""x""",00E4\r\n')
     (result,) = load_batches(warehouse, ROLE, tmp_path, [D2])
@@ -579,7 +665,7 @@ def test_files_without_quotes_or_blank_lines_keep_their_line_numbers(warehouse, 
         (b, 2, "00E4", "d"),
         (b, 3, "00E5", 'e "x"'),
     ]
-    assert rejects(warehouse, "UserRole") == {(a, 4, "name", None, "required field is empty")}
+    assert rejects(warehouse, "UserRole") == {(a, 4, "id", None, "key field is empty")}
 
 
 def test_line_numbers_in_a_group_of_plain_blank_and_spanning_files(warehouse, tmp_path):

@@ -155,11 +155,12 @@ def test_blocking_check_failure_is_not_published(env: Path, first_run) -> None:
 
     published = env / "published.duckdb"
     before = _sha(published)
-    # A new extract day with one opportunity whose Amount is negative: it parses, so it loads, and the
-    # blocking landing check (amount >= 0) must stop the run before dbt and publish.
+    # A new extract day with one opportunity in a currency the org does not have: it parses, so it
+    # loads, and the blocking landing check (currency_known) must stop the run before dbt and publish.
     source = sorted((env / "landing" / "Opportunity").glob("*/*.csv"))[0]
     bad = pd.read_csv(source, dtype=str, keep_default_na=False).head(1)
-    bad["Amount"] = "-500.00"
+    currency = next(c for c in bad.columns if c.replace("_", "").lower() == "currencyisocode")
+    bad[currency] = "XXX"
     bad_day = LAST + timedelta(days=1)
     folder = env / "landing" / "Opportunity" / bad_day.isoformat()
     folder.mkdir(parents=True)
@@ -176,14 +177,15 @@ def test_blocking_check_failure_is_not_published(env: Path, first_run) -> None:
     con.close()
 
 
-def test_batch_missing_a_required_column_fails_its_check_and_is_not_published(env: Path, first_run) -> None:
+def test_batch_missing_its_key_column_fails_its_check_and_is_not_published(env: Path, first_run) -> None:
     from orchestration.pipeline import run_pipeline
 
     published = env / "published.duckdb"
     before = _sha(published)
-    # A new extract day whose Opportunity file lacks the required StageName column: wrong as a whole.
+    # A new extract day whose Opportunity file lacks its key column Id: wrong as a whole.
     source = sorted((env / "landing" / "Opportunity").glob("*/*.csv"))[0]
-    bad = pd.read_csv(source, dtype=str, keep_default_na=False).head(3).drop(columns=["StageName"])
+    bad = pd.read_csv(source, dtype=str, keep_default_na=False).head(3)
+    bad = bad.drop(columns=[c for c in bad.columns if c.lower() == "id"])
     bad_day = LAST + timedelta(days=2)
     folder = env / "landing" / "Opportunity" / bad_day.isoformat()
     folder.mkdir(parents=True)
@@ -198,7 +200,7 @@ def test_batch_missing_a_required_column_fails_its_check_and_is_not_published(en
         if e.asset_key.path == ["raw", "opportunity"] and e.check_name == "landing_errors"
     ]
     assert [c.passed for c in checks] == [False]
-    assert "no_stage.csv" in checks[0].description and "StageName" in checks[0].description
+    assert "no_stage.csv" in checks[0].description and "key column(s) Id missing" in checks[0].description
     assert _sha(published) == before
     con = duckdb.connect(str(env / "warehouse.duckdb"), read_only=True)
     assert con.execute(

@@ -27,8 +27,10 @@ task_activities as (
         rep_id,
         activity_date,
         cast(activity_date as {{ dbt.type_timestamp() }}) as activity_at,
-        -- Type is what reps pick; TaskSubtype (Call, Email...) is set by Salesforce when Type is empty.
-        coalesce(task_type, task_subtype) as activity_type,
+        -- Type is what reps pick; TaskSubtype (Call, Email, Task...) is set by Salesforce itself and
+        -- classifies a task without Type (fct_activities, seed activity_subtypes).
+        task_type as activity_type,
+        task_subtype as activity_subtype,
         subject,
         cast(call_duration_seconds as {{ type_double() }}) / 60.0 as logged_duration_minutes,
         who_id,
@@ -49,6 +51,7 @@ event_activities as (
         activity_date,
         start_at as activity_at,
         event_type as activity_type,
+        event_subtype as activity_subtype,
         subject,
         case
             when duration_minutes is not null then cast(duration_minutes as {{ type_double() }})

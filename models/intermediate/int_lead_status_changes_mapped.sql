@@ -43,7 +43,7 @@ lead_history as (
 
 lead_statuses as (
 
-    select * from {{ ref('lead_statuses') }}
+    select * from {{ ref('int_lead_statuses_resolved') }}
 
 ),
 

@@ -24,9 +24,14 @@
 
 with history as (
 
+    -- a history row without OpportunityId, CreatedDate or StageName cannot be placed in a stage sequence
+    -- (counted in dq_findings: opportunity_history_unplaceable)
     select * from {{ ref('stg_salesforce__opportunity_history') }}
+    where opportunity_id is not null
+        and created_at is not null
+        and stage_name is not null
     {%- if is_incremental() %}
-    where opportunity_id in (
+    and opportunity_id in (
         {{ changed_keys([(ref('base_salesforce__opportunity_history'), 'opportunity_id')]) }}
     )
     {%- endif %}

@@ -30,9 +30,18 @@ from orchestration.checks.landing import (
     reject_rate_outcome,
     validate_landing,
 )
-from orchestration.contract import LOAD_AUDIT_TABLE, OBJECTS, RAW_SCHEMA, LandingObject, get_object
+from orchestration.contract import (
+    FIELD_KPIS,
+    LOAD_AUDIT_TABLE,
+    OBJECTS,
+    RAW_SCHEMA,
+    LandingObject,
+    get_object,
+)
+from orchestration.ingestion import rejects
 from orchestration.ingestion.loader import BatchError, BatchResult, load_batches
 from orchestration.resources import WarehouseResource, retry_on_warehouse_lock
+from orchestration.settings import object_date_formats
 
 ERRORS_CHECK = "landing_errors"
 WARNINGS_CHECK = "landing_warnings"
@@ -48,7 +57,8 @@ RAW_RETRY_POLICY = dg.RetryPolicy(
 
 
 class RawLoadConfig(dg.Config):
-    """Run config of a raw asset; overrides ``SALES_WH_DATE_FORMATS`` for this object in one run."""
+    """Run config of a raw asset: a date format (``MDY``, ``DMY``, ...) for this object in one run,
+    over ``SALES_WH_DATE_FORMATS``; it only settles US/day-first ambiguity (formats are detected)."""
 
     date_format: str | None = None
 
@@ -89,20 +99,32 @@ def _outcomes_markdown(outcomes: Sequence[tuple[str, ExpectationOutcome]]) -> st
 
 
 def _check_result(
-    name: str, severity: dg.AssetCheckSeverity, outcomes: Sequence[tuple[str, ExpectationOutcome]]
+    name: str,
+    severity: dg.AssetCheckSeverity,
+    outcomes: Sequence[tuple[str, ExpectationOutcome]],
+    reasons: Sequence[rejects.RejectReason] = (),
 ) -> dg.AssetCheckResult:
+    """One asset check from expectation outcomes; ``reasons`` (the load's top reject reasons) go into
+    its metadata and, when it fails, into its description, so a blocked batch says why."""
     failed = [(d, o) for d, o in outcomes if not o.success]
+    metadata: dict[str, object] = {
+        "expectations": len(outcomes),
+        "failed": len(failed),
+        "failed_expectations": sorted({o.name for _, o in failed}),
+        "outcomes": dg.MetadataValue.md(_outcomes_markdown(failed or outcomes)),
+    }
+    if reasons:
+        metadata["top_reject_reasons"] = dg.MetadataValue.md(rejects.markdown(reasons))
+    description = "; ".join(f"{d}: {o.name}: {o.description}" for d, o in failed)
+    if failed and reasons:
+        top = reasons[0]
+        description += f". Top reject reason: {top.rows} x {top.reason}, e.g. {top.examples[0]}"
     return dg.AssetCheckResult(
         check_name=name,
         passed=not failed,
         severity=severity,
-        metadata={
-            "expectations": len(outcomes),
-            "failed": len(failed),
-            "failed_expectations": sorted({o.name for _, o in failed}),
-            "outcomes": dg.MetadataValue.md(_outcomes_markdown(failed or outcomes)),
-        },
-        description="; ".join(f"{d}: {o.name}: {o.description}" for d, o in failed)[:2000] or None,
+        metadata=metadata,
+        description=description[:2000] or None,
     )
 
 
@@ -215,25 +237,44 @@ def _materialize(
     dates: Sequence[date],
     results: Sequence[BatchResult],
     outcomes: Sequence[tuple[str, ExpectationOutcome]],
+    reasons: Sequence[rejects.RejectReason] = (),
 ) -> dg.MaterializeResult:
     metadata = _batch_metadata(results)
     metadata["committed"] = all(r.committed for r in results)
     if not metadata["committed"]:
         context.log.error(
             f"{obj.name}: blocking landing checks failed; the load was rolled back and raw "
-            f"{RAW_SCHEMA}.{obj.table} keeps its previous content"
+            f"{RAW_SCHEMA}.{obj.table} keeps its previous content (its rejects stay in "
+            f"{RAW_SCHEMA}._rejects with committed = false)"
         )
+    missing = sorted({c for r in results if r.found for c in r.missing_columns})
+    if missing:
+        partial = sorted({kpi for c in missing if (kpi := FIELD_KPIS.get((obj.name, obj.field(c).name)))})
+        metadata["missing_columns"] = dg.MetadataValue.json(missing)
+        context.log.warning(
+            f"{obj.name}: column(s) {', '.join(obj.field(c).name for c in missing)} not in the landed files "
+            f"(loaded as NULL); partial KPIs: {'; '.join(partial) or 'none'}"
+        )
+    formats = {c: f for r in results for c, f in r.column_formats.items()}
+    if formats:
+        metadata["date_formats"] = dg.MetadataValue.json(formats)
+    if reasons:
+        metadata["top_reject_reasons"] = dg.MetadataValue.md(rejects.markdown(reasons))
     if not metadata["object_found"]:
         context.log.warning(
             f"{obj.name} not found in {warehouse.landing_dir} for {dates[0]}..{dates[-1]}"
-            + ("" if obj.core else " (optional object: its KPIs stay empty)")
+            + ("" if obj.core else f" ({obj.when_absent})")
         )
+    verb = "loaded" if metadata["committed"] else "read (NOT loaded: the load was rolled back)"
     context.log.info(
-        f"{obj.name}: {metadata['loaded_rows']} rows loaded, {metadata['rejected_rows']} rejected "
+        f"{obj.name}: {metadata['loaded_rows']} rows {verb}, {metadata['rejected_rows']} rejected "
         f"from {metadata['files']} file(s), {len(dates)} extract date(s)"
     )
     errors = _check_result(
-        ERRORS_CHECK, dg.AssetCheckSeverity.ERROR, [(d, o) for d, o in outcomes if o.severity == "error"]
+        ERRORS_CHECK,
+        dg.AssetCheckSeverity.ERROR,
+        [(d, o) for d, o in outcomes if o.severity == "error"],
+        reasons,
     )
     warnings = _check_result(
         WARNINGS_CHECK, dg.AssetCheckSeverity.WARN, [(d, o) for d, o in outcomes if o.severity != "error"]
@@ -266,13 +307,17 @@ def build_raw_asset(obj: LandingObject, partitions_def: dg.PartitionsDefinition)
         context: dg.AssetExecutionContext, config: RawLoadConfig, warehouse: WarehouseResource
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         dates = _partition_dates(context)
-        date_format = config.date_format or warehouse.date_formats.get(obj.name)
+        date_formats = object_date_formats(dict(warehouse.date_formats), obj.name)
+        if config.date_format:
+            date_formats["*"] = config.date_format
         max_rate, gx_max_rows = warehouse.max_reject_rate, warehouse.gx_max_rows
         outcomes: list[tuple[str, ExpectationOutcome]] = []
+        reasons: list[rejects.RejectReason] = []
 
         def passes_blocking_checks(con: duckdb.DuckDBPyConnection) -> bool:
             outcomes.extend(_validate(context, con, obj, dates, gx_max_rows))
             outcomes.append((_label(dates), reject_rate_outcome(_audited_batches(con, obj, dates), max_rate)))
+            reasons.extend(rejects.top_reasons(con, objects=[obj.name], dates=dates))
             return all(o.success for _, o in outcomes if o.severity == "error")
 
         try:
@@ -282,7 +327,7 @@ def build_raw_asset(obj: LandingObject, partitions_def: dg.PartitionsDefinition)
                     obj,
                     Path(warehouse.landing_dir),
                     dates,
-                    date_format=date_format,
+                    date_formats=date_formats,
                     before_commit=passes_blocking_checks,
                 )
         except BatchError as exc:  # a data problem: retrying cannot help
@@ -290,7 +335,7 @@ def build_raw_asset(obj: LandingObject, partitions_def: dg.PartitionsDefinition)
             # then fail the step without a materialization: nothing was loaded.
             yield _batch_error_check(obj, dates, exc)
             raise dg.Failure(description=f"{obj.name}: {exc}", allow_retries=False) from exc
-        yield _materialize(context, obj, key, warehouse, dates, results, outcomes)
+        yield _materialize(context, obj, key, warehouse, dates, results, outcomes, reasons)
 
     return _raw_asset
 

@@ -21,6 +21,7 @@ from orchestration.contract import OBJECTS
 
 from .activities import simulate_activities
 from .calendar import Calendar
+from .dialects import DIALECTS, Dialect, get_dialect
 from .dirt import Parts, add_duplicates, delete_some, latest_version, make_late, tombstones
 from .frame import Frame
 from .leads import converted_opportunities, simulate_leads
@@ -69,9 +70,17 @@ class _Sink:
     """Adds late rows and duplicates to an object's rows and writes them; collects the counts."""
 
     def __init__(
-        self, out: Path, cal: Calendar, style: BatchStyle, seed: int, n_bad: int, log: _Progress
+        self,
+        out: Path,
+        cal: Calendar,
+        style: BatchStyle,
+        seed: int,
+        n_bad: int,
+        log: _Progress,
+        dialect: Dialect | None = None,
     ) -> None:
         self.out, self.cal, self.style, self.seed, self.n_bad, self.log = out, cal, style, seed, n_bad, log
+        self.dialect = dialect
         self.con = duckdb.connect()
         self.con.execute("SET threads = 1")  # keeps JSON row order, hence byte-identical output
         self.written: dict[str, WriteResult] = {}
@@ -86,7 +95,7 @@ class _Sink:
         parts = add_duplicates(rng, make_late(rng, parts, self.cal.days), self.cal.days)
         bad = self.n_bad if name in MALFORMED else 0
         malformed_rng = np.random.default_rng([self.seed, 100 + _INDEX[name]])
-        w = write_parts(parts, self.out, self.cal, self.style, bad, malformed_rng, self.con)
+        w = write_parts(parts, self.out, self.cal, self.style, bad, malformed_rng, self.con, self.dialect)
         self.written[name] = w
         self.log(f"wrote {name}: {w.rows:,} rows in {w.files} files")
 
@@ -94,6 +103,8 @@ class _Sink:
         self.con.close()
         result: dict[str, int] = {"files": 0, "malformed": 0}
         for obj in OBJECTS:
+            if obj.name not in self.written:  # metadata objects (OpportunityStage, ...): not simulated
+                continue
             w = self.written[obj.name]
             result[obj.name] = w.rows
             result["files"] += w.files
@@ -116,8 +127,11 @@ def generate(
     header_style: str = "api",
     malformed: bool = False,
     progress: bool = True,
+    dialect: str | None = None,
 ) -> dict[str, int]:
-    """Write demo extracts of every landing object under ``out``; deterministic for the arguments.
+    """Write demo extracts of every simulated landing object under ``out``; deterministic for the
+    arguments. ``dialect`` (``api``, ``report``, ``connector``: see :mod:`.dialects`) writes CSV in the
+    shape of that kind of export; it takes the place of ``fmt`` and ``header_style``.
 
     Returns rows written per object (duplicates and malformed rows included), ``files``, ``malformed``
     (malformed rows in total, each with exactly one bad cell) and ``malformed.<Object>`` per object.
@@ -130,6 +144,12 @@ def generate(
         )
     if days < 1:
         raise ValueError("days must be at least 1")
+    if dialect is not None and (fmt != "csv" or header_style != "api"):
+        raise ValueError(
+            f"a dialect ({', '.join(DIALECTS)}) sets the format and headers itself: "
+            "use it with the default fmt (csv) and header_style (api)"
+        )
+    dialect_spec = get_dialect(dialect) if dialect is not None else None
     sc = get_scale(scale)
     log = _Progress(progress)
     cal = Calendar(start, days)
@@ -137,7 +157,7 @@ def generate(
     # Independent streams per part, so that changing one part does not reshuffle the others.
     rngs = [np.random.default_rng([seed, part]) for part in range(5)]
     n_bad = sc.malformed_per_object if malformed else 0
-    sink = _Sink(Path(out), cal, BatchStyle(fmt, header_style, seed), seed, n_bad, log)
+    sink = _Sink(Path(out), cal, BatchStyle(fmt, header_style, seed), seed, n_bad, log, dialect_spec)
 
     org = build_org(rngs[0], sc, cal)
     log(f"organisation: {len(org.rep_user)} reps in {org.n_teams} teams, {len(org.acc_owner):,} accounts")

@@ -17,9 +17,19 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from orchestration.contract import OBJECTS, LandingObject
+from orchestration.contract import OBJECTS, Field, LandingObject
 
 from .calendar import Calendar, to_epoch_ms
+from .dialects import (
+    DELETED_COLUMN,
+    SYNCED_COLUMN,
+    Dialect,
+    boolean_text,
+    deleted_text,
+    format_days,
+    format_epoch_ms,
+    synced_ms,
+)
 from .dirt import Parts, day_of, take_rows, version_of
 from .frame import Cat, Frame
 from .ids import RESERVED_COUNTER, format_ids, id_codes
@@ -29,6 +39,20 @@ FORMATS = ("csv", "parquet", "jsonl")
 HEADER_STYLES = ("api", "snake")
 #: Rows converted to Arrow at a time (whole extract days, so a chunk may hold a little more).
 CHUNK_ROWS = 1_000_000
+
+#: Contract fields the demo does not simulate. They are left out of its files (every field but the key is
+#: optional), so the demo's files and KPIs stay what they were before these fields joined the contract.
+UNWRITTEN_FIELDS: dict[str, tuple[str, ...]] = {
+    "Event": ("EventSubtype",),
+    "ForecastingQuota": ("ForecastingTypeId",),
+}
+
+
+def written_fields(obj: LandingObject) -> tuple[Field, ...]:
+    """The contract fields the demo writes for ``obj``, in contract order."""
+    skip = UNWRITTEN_FIELDS.get(obj.name, ())
+    return tuple(f for f in obj.fields if f.name not in skip)
+
 
 #: Malformed rows behind --malformed: per object, the field and the bad value (None: left empty). Each
 #: malformed row is a copy of a real row with a fresh Id and exactly one bad cell.
@@ -84,20 +108,61 @@ def _column(frame: Frame, name: str, ftype: str, cal: Calendar, as_text: bool) -
 def to_table(frame: Frame, cal: Calendar, fmt: str, header: str) -> pa.Table:
     """Contract columns in contract order; CSV is all text, JSONL has text dates and timestamps."""
     arrays, names = [], []
-    for f in frame.obj.fields:
+    for f in written_fields(frame.obj):
         as_text = fmt == "csv" or (fmt == "jsonl" and f.type in ("timestamp", "date"))
         arrays.append(_column(frame, f.name, f.type, cal, as_text))
         names.append(f.name if header == "api" else f.column)
     return pa.table(arrays, names=names)
 
 
+def _dialect_column(frame: Frame, f: Field, cal: Calendar, dialect: Dialect) -> pa.Array:
+    v = frame.cols[f.name]
+    if f.type == "boolean":
+        return boolean_text(v, dialect, dialect.empty_false_deleted and f.name == "IsDeleted")
+    if f.type == "timestamp":
+        return format_epoch_ms(to_epoch_ms(cal, v), dialect.timestamp, np.isnan(v))
+    if f.type == "date":
+        days = np.floor(np.nan_to_num(v)).astype(np.int64) + cal.start_epoch_day
+        return format_days(days, dialect.date, np.isnan(v))
+    return _column(frame, f.name, f.type, cal, as_text=True)
+
+
+def dialect_table(frame: Frame, cal: Calendar, dialect: Dialect) -> pa.Table:
+    """The rows as an export of ``dialect`` writes them (CSV text, the dialect's headers)."""
+    fields = [f for f in written_fields(frame.obj) if not (dialect.connector and f.name == "SystemModstamp")]
+    arrays = [_dialect_column(frame, f, cal, dialect) for f in fields]
+    names = [dialect.header(f) for f in fields]
+    if dialect.connector:
+        n = len(frame)
+        day_ms = (frame.day + cal.start_epoch_day).astype(np.int64) * 86_400_000
+        vf = frame.obj.version_field
+        version = frame.cols[vf] if vf else None
+        synced = synced_ms(
+            None if version is None else to_epoch_ms(cal, version),
+            None if version is None else np.isnan(version),
+            day_ms,
+        )
+        deleted = frame.cols.get("IsDeleted")
+        arrays += [format_epoch_ms(synced, dialect.timestamp), deleted_text(deleted, n, dialect)]
+        names += [SYNCED_COLUMN, DELETED_COLUMN]
+    return pa.table(arrays, names=names)
+
+
 def _malformed_rows(
-    table: pa.Table, obj: LandingObject, header: str, count: int, first_counter: int
+    table: pa.Table,
+    obj: LandingObject,
+    header: str,
+    count: int,
+    first_counter: int,
+    dialect: Dialect | None = None,
 ) -> pa.Table:
     specs = MALFORMED[obj.name]
     base = table.slice(0, 1).to_pylist()[0]
     rows = []
-    key = {f.name: (f.name if header == "api" else f.column) for f in obj.fields}
+    key = {
+        f.name: (dialect.header(f) if dialect else f.name if header == "api" else f.column)
+        for f in obj.fields
+    }
     ids = format_ids(id_codes(obj.name, RESERVED_COUNTER + first_counter + np.arange(count))).to_pylist()
     for i in range(count):  # a handful of made-up rows, not data rows
         field_name, bad = specs[(first_counter + i) % len(specs)]
@@ -172,8 +237,10 @@ def write_parts(
     malformed_rows: int,
     rng: np.random.Generator,
     con: duckdb.DuckDBPyConnection,
+    dialect: Dialect | None = None,
 ) -> WriteResult:
-    """Write the rows of one object (extract days inside the calendar) a file per extract day."""
+    """Write the rows of one object (extract days inside the calendar) a file per extract day; with a
+    ``dialect``, as CSV in that export's shape (``style`` then only seeds the malformed rows)."""
     obj = parts[0].obj
     order, days, starts, ends = _by_day(parts, cal.days)
     fmt, hdr, quirks = style.choose(obj, days)
@@ -185,7 +252,7 @@ def write_parts(
         targets = rng.choice(csv_batches, size=malformed_rows, replace=True)
         plan = np.bincount(targets, minlength=len(days))
 
-    snake = [f.column for f in obj.fields]
+    snake = [f.column for f in written_fields(obj)]
     result = WriteResult()
     made = 0
     for lo, hi in _day_chunks(starts):
@@ -194,20 +261,21 @@ def write_parts(
         for i in range(lo, hi):  # one slice of the converted chunk per extract day
             f, h = FORMATS[fmt[i]], HEADER_STYLES[hdr[i]]
             if f not in tables:
-                tables[f] = to_table(chunk, cal, f, "api")
+                tables[f] = dialect_table(chunk, cal, dialect) if dialect else to_table(chunk, cal, f, "api")
             n = int(ends[i] - starts[i])
             table = tables[f].slice(int(starts[i] - starts[lo]), n)
-            if h == "snake":
+            if h == "snake" and not dialect:
                 table = table.rename_columns(snake)
             if plan[i]:
-                bad = _malformed_rows(table, obj, h, int(plan[i]), made)
+                bad = _malformed_rows(table, obj, h, int(plan[i]), made, dialect)
                 table = pa.concat_tables([table, bad])
                 # Malformed rows sit at random places among the good ones.
                 place = np.concatenate([np.arange(n), rng.uniform(0, n, int(plan[i]))])
                 table = table.take(pa.array(np.argsort(place, kind="stable")))
                 made += int(plan[i])
             folder = out / obj.name / (cal.start + timedelta(days=int(days[i]))).isoformat()
-            _write(table, folder / f"part-0.{f}", f, quirks[i] == 1, quirks[i] == 2, con)
+            crlf, bom = (dialect.crlf, dialect.bom) if dialect else (quirks[i] == 1, quirks[i] == 2)
+            _write(table, folder / f"part-0.{f}", f, crlf, bom, con)
             result.rows += table.num_rows
             result.files += 1
         del chunk, tables
@@ -224,6 +292,7 @@ def write_frame(
     malformed_rows: int,
     rng: np.random.Generator,
     con: duckdb.DuckDBPyConnection,
+    dialect: Dialect | None = None,
 ) -> WriteResult:
     """:func:`write_parts` of a single frame."""
-    return write_parts([frame], out, cal, style, malformed_rows, rng, con)
+    return write_parts([frame], out, cal, style, malformed_rows, rng, con, dialect)

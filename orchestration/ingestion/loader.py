@@ -2,7 +2,7 @@
 
 Every batch goes through one path, whatever its file format:
 
-1. each file's header is matched to the contract (``contract.header_key``); a missing required column,
+1. each file's header is matched to the contract (``contract.header_key``); a missing key column,
    an unsupported file or an unreadable file fails the whole call (:class:`BatchError`);
 2. the files of one format and header are read together (one DuckDB reader call; for CSV one per
    kind of file, see below, and a few more when rows are ragged), every value as text, into a staging
@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -62,6 +62,8 @@ from typing import TextIO
 import duckdb
 
 from orchestration.contract import (
+    CONNECTOR_DELETED_COLUMNS,
+    CONNECTOR_SYNC_COLUMNS,
     LINEAGE_COLUMNS,
     LOAD_AUDIT_TABLE,
     OBJECTS,
@@ -72,19 +74,23 @@ from orchestration.contract import (
     header_key,
     snake_case,
 )
+from orchestration.ingestion import formats
+from orchestration.sql import lit, q
 
 #: File suffix -> reader. Files starting with ``.`` or ``_`` (``.DS_Store``, Spark's ``_SUCCESS``) are
 #: not data and are skipped.
 FORMATS: dict[str, str] = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
-ISO_DATE_FORMAT = "%Y-%m-%d"
 #: Amounts are parsed at this precision first (16 integer digits like DECIMAL(18,2)) to see extra decimals.
 _WIDE_AMOUNT = "DECIMAL(38,22)"
 
+#: ``committed`` is false for the rejects of a load that was refused (a failed blocking check, or a
+#: batch error): they are written after the rollback, so a blocked batch still shows why.
 REJECTS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{REJECTS_TABLE} (
     object VARCHAR, extract_date DATE, source_file VARCHAR, source_line BIGINT,
-    column_name VARCHAR, value VARCHAR, reason VARCHAR, loaded_at TIMESTAMP
+    column_name VARCHAR, value VARCHAR, reason VARCHAR, loaded_at TIMESTAMP, committed BOOLEAN DEFAULT true
 )"""
+REJECT_COLUMNS = "object, extract_date, source_file, source_line, column_name, value, reason, loaded_at"
 AUDIT_DDL = f"""
 CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{LOAD_AUDIT_TABLE} (
     object VARCHAR, extract_date DATE, source_files BIGINT, source_rows BIGINT,
@@ -114,7 +120,24 @@ _IN_IDS = "IN (SELECT unnest(CAST($ids AS INTEGER[])))"
 
 
 class BatchError(Exception):
-    """A batch that is wrong as a whole; the message names the file and the problem."""
+    """A batch that is wrong as a whole; the message names the file and the problem (and the fix).
+
+    ``file`` (relative to the landing folder), ``extract_date`` and ``column`` say where, when known:
+    the load records the error in ``raw._rejects`` (not committed) so a blocked batch shows why.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        extract_date: date | None = None,
+        column: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.file = file
+        self.extract_date = extract_date
+        self.column = column
 
 
 @dataclass(frozen=True)
@@ -128,6 +151,12 @@ class BatchResult:
     found: bool
     #: False when ``before_commit`` refused the load and it was rolled back (the counts say what it held).
     committed: bool = True
+    #: Contract columns absent from a file of the batch (loaded as NULL).
+    missing_columns: tuple[str, ...] = ()
+    #: Columns outside the contract, kept as VARCHAR.
+    extra_columns: tuple[str, ...] = ()
+    #: Raw date/timestamp column -> detected format label (several labels joined when files differ).
+    column_formats: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,6 +169,7 @@ class _SourceFile:
     headers: tuple[str, ...] = ()
     types: tuple[str, ...] = ()  # parquet only: DuckDB type of each column
     empty: bool = False  # a zero-byte file or blank lines only: no header, no rows
+    targets: tuple[str, ...] = ()  # raw column of each header, once mapped
 
 
 @dataclass
@@ -151,16 +181,6 @@ class _Group:
     types: tuple[str, ...]
     targets: tuple[str, ...]  # raw column of each source column
     files: list[_SourceFile] = field(default_factory=list)
-
-
-def q(name: str) -> str:
-    """Quote an SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    """An SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def raw_table(obj: LandingObject) -> str:
@@ -196,6 +216,8 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
             if c not in existing:
                 con.execute(f"ALTER TABLE {raw_table(obj)} ADD COLUMN {q(c)} {t}")
     con.execute(REJECTS_DDL)
+    if "committed" not in _existing_columns(con, REJECTS_TABLE):  # warehouses from before the column
+        con.execute(f"ALTER TABLE {RAW_SCHEMA}.{REJECTS_TABLE} ADD COLUMN committed BOOLEAN DEFAULT true")
     con.execute(AUDIT_DDL)
 
 
@@ -261,7 +283,11 @@ def _sniff_csv_header(f: _SourceFile) -> None:
                 f.empty = True
                 return
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise BatchError(f"{f.path}: unreadable CSV header (UTF-8 CSV expected): {exc}") from exc
+        raise BatchError(
+            f"{f.path}: unreadable CSV header (UTF-8 CSV expected): {exc}",
+            file=f.rel,
+            extract_date=f.extract_date,
+        ) from exc
     raise BatchError(
         f"{f.path}: no header on line 1 (the first line is blank or its cells are all empty); "
         "a CSV file must start with its header"
@@ -272,7 +298,9 @@ def _sniff_parquet_schema(con: duckdb.DuckDBPyConnection, f: _SourceFile) -> Non
     try:
         rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(f.path)]).fetchall()
     except duckdb.Error as exc:
-        raise BatchError(f"{f.path}: unreadable Parquet file: {exc}") from exc
+        raise BatchError(
+            f"{f.path}: unreadable Parquet file: {exc}", file=f.rel, extract_date=f.extract_date
+        ) from exc
     f.headers = tuple(r[0] for r in rows)
     f.types = tuple(r[1] for r in rows)
 
@@ -287,22 +315,39 @@ def _extra_column(header: str) -> str:
 def _map_headers(obj: LandingObject, f: _SourceFile) -> tuple[str, ...]:
     """Raw column of each header of ``f``; raises BatchError on a missing required or doubled column."""
     by_key = {header_key(fl.name): fl for fl in obj.fields}
+    # Report exports label the key "<Object> ID" ("Opportunity ID"); in another object's file the same
+    # label is a lookup field of that object (OpportunityHistory.OpportunityId) and keeps that meaning.
+    by_key.setdefault(header_key(obj.name + "Id"), obj.field(obj.key[0]))
     targets: list[str] = []
     seen: dict[str, str] = {}
     for h in f.headers:
         fl = by_key.get(header_key(h))
         target = fl.column if fl else _extra_column(h)
         if target in seen:
-            raise BatchError(f"{f.path}: columns {seen[target]!r} and {h!r} both map to {target!r}")
+            raise BatchError(
+                f"{f.path}: columns {seen[target]!r} and {h!r} both map to {target!r}; remove or rename one",
+                file=f.rel,
+                extract_date=f.extract_date,
+                column=h,
+            )
         seen[target] = h
         targets.append(target)
-    missing = [fl.name for fl in obj.required_fields if fl.column not in seen]
+    fallbacks = {obj.field(k).column: obj.field(fb).column for k, fb in obj.key_fallbacks}
+    missing = [
+        fl.name
+        for fl in obj.required_fields
+        if fl.column not in seen and fallbacks.get(fl.column) not in seen
+    ]
     if missing:
         raise BatchError(
-            f"{f.path}: required column(s) {', '.join(missing)} missing from the header "
-            f"(found: {', '.join(f.headers) or 'none'})"
+            f"{f.path}: key column(s) {', '.join(missing)} missing from the header "
+            f"(found: {', '.join(f.headers) or 'none'}); a record cannot be loaded without its key",
+            file=f.rel,
+            extract_date=f.extract_date,
+            column=obj.field(missing[0]).column,
         )
-    return tuple(targets)
+    f.targets = tuple(targets)
+    return f.targets
 
 
 # -------------------------------------------------------------------------------------------- reading
@@ -706,20 +751,16 @@ def _stage_csv_read(con: duckdb.DuckDBPyConnection, g: _Group, *, padded_width: 
         con.execute(f"DROP TABLE {table}")
 
 
-def _parquet_value(column: str, duck_type: str, field_: Field | None, date_format: str | None) -> str:
-    """A Parquet value as text, so it goes through the same casts as CSV."""
+def _parquet_value(column: str, duck_type: str) -> str:
+    """A Parquet value as text, so it goes through the same casts as CSV (typed dates and timestamps
+    become ISO 8601 text, which the format detection reads as such)."""
     ref = f"r.{q(column)}"
     if duck_type.startswith("TIMESTAMP WITH TIME ZONE"):
         return f"strftime(timezone('UTC', {ref}), '%Y-%m-%dT%H:%M:%S.%f')"
-    if duck_type == "DATE" and field_ is not None and field_.type == "date" and date_format:
-        # A typed date is unambiguous; render it in the object's format so the one cast path accepts it.
-        return f"strftime({ref}, {lit(date_format)})"
     return f"nullif(CAST({ref} AS VARCHAR), '')"
 
 
-def _read_parquet_group(
-    con: duckdb.DuckDBPyConnection, obj: LandingObject, g: _Group, date_format: str | None
-) -> None:
+def _read_parquet_group(con: duckdb.DuckDBPyConnection, g: _Group) -> None:
     paths = {"paths": [str(f.path) for f in g.files]}
     con.execute(
         f"""INSERT INTO {_COUNTS} SELECT f.file_id, m.num_rows FROM parquet_file_metadata($paths) AS m
@@ -727,11 +768,7 @@ def _read_parquet_group(
         paths,
     )
     reader = "read_parquet($paths, filename = true, file_row_number = true)"
-    by_column = {fl.column: fl for fl in obj.fields}
-    values = ", ".join(
-        _parquet_value(h, t, by_column.get(target), date_format)
-        for h, t, target in zip(g.headers, g.types, g.targets, strict=True)
-    )
+    values = ", ".join(_parquet_value(h, t) for h, t in zip(g.headers, g.types, strict=True))
     try:
         _stage_insert(
             con,
@@ -810,29 +847,112 @@ def _read_jsonl_files(
 
 # ------------------------------------------------------------------------------------------ validation
 
+#: Raw column -> file id -> the date format its values are read in (date and timestamp fields only).
+ColumnFormats = dict[str, dict[int, formats.DateFormat]]
 
-def _cast_sql(fl: Field, v: str, date_format: str | None) -> str | None:
-    """SQL parsing text ``v`` into the field's type (NULL when it does not parse); None for text."""
+
+def _trimmed(column: str) -> str:
+    return f"nullif(trim({q(column)}), '')"
+
+
+def _setting_for(obj: LandingObject, fl: Field, date_formats: Mapping[str, str]) -> formats.DateFormat | None:
+    text = date_formats.get(fl.name) or date_formats.get(fl.column) or date_formats.get("*")
+    return formats.from_setting(text) if text else None
+
+
+def _detect_formats(
+    con: duckdb.DuckDBPyConnection,
+    obj: LandingObject,
+    files: list[_SourceFile],
+    date_formats: Mapping[str, str],
+) -> ColumnFormats:
+    """The date format of each date/timestamp column of each file (see :mod:`formats`).
+
+    One aggregate query over the stage counts, per file and column, the values each candidate format
+    parses. A column whose values US and day-first both parse to different dates takes the setting
+    (``Object.Field`` or ``Object``), else the day order another column of the same file proved, else
+    the batch fails with the file, column, samples and the setting.
+    """
+    fields = [fl for fl in obj.fields if fl.type in ("date", "timestamp")]
+    by_id = {f.file_id: f for f in files if not f.empty}
+    if not fields or not by_id:
+        return {fl.column: {} for fl in fields}
+    rows = con.execute(formats.stats_query(_STAGE, [q(fl.column) for fl in fields])).fetchall()
+    choices: dict[tuple[int, str], tuple[formats.Choice, formats.ColumnStats]] = {
+        (file_id, fields[col].column): (formats.choose(stats), stats)
+        for (file_id, col), stats in formats.stats_from_rows(rows).items()
+        if stats.values
+    }
+    # Day order proved by a column where exactly one of US / day-first parses every value.
+    proved: dict[int, set[formats.DateFormat]] = {}
+    for (file_id, _), (choice, stats) in choices.items():
+        if choice.complete and not choice.ambiguous and choice.format in (formats.US, formats.DAY_FIRST):
+            other = formats.DAY_FIRST if choice.format is formats.US else formats.US
+            if stats.parsed.get(other.name, 0) < stats.values:
+                proved.setdefault(file_id, set()).add(choice.format)
+    result: ColumnFormats = {fl.column: {} for fl in fields}
+    for (file_id, column), (choice, stats) in sorted(choices.items()):
+        fl = obj.field(column)
+        fmt = choice.format
+        if choice.ambiguous:
+            setting = _setting_for(obj, fl, date_formats)
+            in_file = proved.get(file_id, set())
+            best = max(stats.parsed.get(formats.US.name, 0), stats.parsed.get(formats.DAY_FIRST.name, 0))
+            if setting is not None and stats.parsed.get(setting.name, 0) == best:
+                fmt = setting
+            elif len(in_file) == 1:
+                fmt = next(iter(in_file))
+            else:
+                _raise_ambiguous(con, obj, fl, by_id[file_id])
+        result[column][file_id] = fmt
+    return result
+
+
+def _raise_ambiguous(con: duckdb.DuckDBPyConnection, obj: LandingObject, fl: Field, f: _SourceFile) -> None:
+    samples = [
+        r[0]
+        for r in con.execute(
+            f"""SELECT DISTINCT {_trimmed(fl.column)} AS v FROM {_STAGE}
+                WHERE _file_id = ? AND v IS NOT NULL ORDER BY v LIMIT 5""",
+            [f.file_id],
+        ).fetchall()
+    ]
+    header = f.headers[f.targets.index(fl.column)] if fl.column in f.targets else fl.name
+    raise BatchError(
+        f"{f.path}: column {header!r} ({obj.name}.{fl.name}) is ambiguous: every value reads both as "
+        f"MM/DD/YYYY and as DD/MM/YYYY, with different dates (e.g. {', '.join(samples)}), and no other "
+        f"column of the file tells the day order. Set SALES_WH_DATE_FORMATS={obj.name}.{fl.name}=MDY "
+        f"(or DMY; or {obj.name}=MDY for every date of the object) and run again",
+        file=f.rel,
+        extract_date=f.extract_date,
+        column=fl.column,
+    )
+
+
+def _per_file(fmts: Mapping[int, formats.DateFormat], sql: Callable[[formats.DateFormat], str]) -> str:
+    """SQL choosing ``sql(format)`` by the row's ``_file_id`` (one branch when all files agree)."""
+    order = sorted(set(fmts.values()), key=formats.DATE_FORMATS.index) or [formats.ISO]
+    if len(order) == 1:
+        return sql(order[0])
+    whens = " ".join(
+        f"WHEN _file_id IN ({', '.join(str(i) for i, f in fmts.items() if f is fmt)}) THEN {sql(fmt)}"
+        for fmt in order[:-1]
+    )
+    return f"CASE {whens} ELSE {sql(order[-1])} END"
+
+
+def _cast_sql(fl: Field, v: str, fmts: Mapping[int, formats.DateFormat] | None = None) -> str | None:
+    """SQL parsing text ``v`` into the field's type (NULL when it does not parse); None for text.
+
+    Dates and timestamps are read in each file's detected format (``fmts``, by ``_file_id``)."""
     t = v  # callers pass trimmed, non-empty text
     if fl.type in ("id", "string"):
         return None
-    if fl.type == "timestamp":
-        # With TimeZone = UTC, a naive value is UTC and an offset is converted to UTC.
-        # DuckDB's cast is lenient ('02/01/24' would become year 2): only ISO-shaped text goes to it.
-        iso = (
-            f"CASE WHEN regexp_matches({t}, '^\\d{{4}}-\\d\\d?-\\d\\d?([T ]|$)') "
-            f"THEN CAST(try_cast({t} AS TIMESTAMPTZ) AS TIMESTAMP) END"
-        )
-        if date_format:
-            forms = [date_format, f"{date_format} %H:%M", f"{date_format} %H:%M:%S"]
-            formats = "[" + ", ".join(lit(x) for x in forms) + "]"
-            iso = f"coalesce(try_strptime({t}, {formats}), {iso})"
-        return f"CASE WHEN isfinite({iso}) THEN {iso} END"
-    if fl.type == "date":
-        return f"CAST(try_strptime({t}, {lit(date_format or ISO_DATE_FORMAT)}) AS DATE)"
+    if fl.type in ("timestamp", "date"):
+        ts = _per_file(fmts or {}, lambda fmt: fmt.parse_sql(t))
+        return ts if fl.type == "timestamp" else f"CAST({ts} AS DATE)"
     if fl.type == "boolean":
-        truthy = f"CASE lower({t}) WHEN 'true' THEN true WHEN '1' THEN true"
-        return f"{truthy} WHEN 'false' THEN false WHEN '0' THEN false END"
+        return formats.boolean_sql(t)
     if fl.type == "integer":
         # try_cast to BIGINT rounds '5.5'; only whole numbers ('5', '5.0') are integers.
         return f"CASE WHEN try_cast({t} AS DOUBLE) % 1 = 0 THEN try_cast({t} AS BIGINT) END"
@@ -846,22 +966,23 @@ def _cast_sql(fl: Field, v: str, date_format: str | None) -> str | None:
     raise ValueError(f"unknown field type {fl.type!r}")
 
 
-def _reason_sql(fl: Field, v: str, date_format: str | None) -> str:
+def _reason_sql(fl: Field, v: str, fmts: Mapping[int, formats.DateFormat] | None = None) -> str:
     """SQL giving the reject reason of text ``v`` that did not cast."""
-    reason = lit(_reason(fl, date_format))
+    if fl.type in ("date", "timestamp"):
+        kind = "a date" if fl.type == "date" else "a date or timestamp"
+        return _per_file(
+            fmts or {}, lambda fmt: lit(f"not {kind} in this file's format of the column ({fmt.label})")
+        )
+    reason = lit(_reason(fl))
     if fl.type == "amount":
         exact_too_long = f"try_cast({v} AS {_WIDE_AMOUNT}) IS NOT NULL"
         return f"CASE WHEN {exact_too_long} THEN 'more than 2 decimal places' ELSE {reason} END"
     return reason
 
 
-def _reason(fl: Field, date_format: str | None) -> str:
-    if fl.type == "timestamp":
-        extra = f" or a date in format {date_format}" if date_format else ""
-        return f"not an ISO 8601 timestamp{extra}"
+def _reason(fl: Field) -> str:
     return {
-        "date": f"not a date in format {date_format or ISO_DATE_FORMAT}",
-        "boolean": "not a boolean (true/false/1/0)",
+        "boolean": "not a boolean (true/false, 1/0, yes/no)",
         "integer": "not a whole number",
         "number": "not a number",
         "rate": "not a number",
@@ -873,17 +994,44 @@ def _is_empty(v: str) -> str:
     return f"({v} IS NULL OR trim({v}) = '')"
 
 
+def _connector_overrides(obj: LandingObject, extras: Sequence[str]) -> dict[str, str]:
+    """Raw column -> SQL over the typed row (``__t*`` names resolved by the caller) for what a
+    connector's metadata columns stand for: its deleted flag counts as IsDeleted, its sync timestamp
+    is the version when the file has no SystemModstamp."""
+    out: dict[str, str] = {}
+    columns = {f.column for f in obj.fields}
+    deleted = [
+        (c, CONNECTOR_DELETED_COLUMNS[header_key(c)])
+        for c in extras
+        if header_key(c) in CONNECTOR_DELETED_COLUMNS
+    ]
+    if deleted and "is_deleted" in columns:
+        flags = [
+            f"coalesce({formats.boolean_sql(_trimmed(c))}, false)"
+            if kind == "boolean"
+            else f"{_trimmed(c)} IS NOT NULL"
+            for c, kind in deleted
+        ]
+        out["is_deleted"] = f"CASE WHEN {' OR '.join(flags)} THEN true ELSE {{value}} END"
+    synced = [c for c in extras if header_key(c) in CONNECTOR_SYNC_COLUMNS]
+    if synced and obj.version_field == "SystemModstamp":
+        parsed = ", ".join(formats.ISO.parse_sql(_trimmed(c)) for c in synced)
+        out["system_modstamp"] = f"coalesce({{value}}, {parsed})"
+    return out
+
+
 def _build_typed(
-    con: duckdb.DuckDBPyConnection, obj: LandingObject, extras: list[str], date_format: str | None
+    con: duckdb.DuckDBPyConnection, obj: LandingObject, extras: list[str], fmts: ColumnFormats
 ) -> None:
     """``_load_typed``: each staged row cast once, with its batch, file, line and ``_ok`` (no bad cell).
 
     Three levels so each value is trimmed once and cast once: text -> trimmed -> typed -> verdict.
     """
+    overrides = _connector_overrides(obj, extras)
     trimmed, casts, outputs, checks = [], [], [], []
     for i, fl in enumerate(obj.fields):
         raw = f"s.{q(fl.column)}"
-        cast = _cast_sql(fl, f"__v{i}", date_format)
+        cast = _cast_sql(fl, f"__v{i}", fmts.get(fl.column))
         if cast is None:
             outputs.append(f"{q(fl.column)}")
             if fl.required:
@@ -891,7 +1039,8 @@ def _build_typed(
             continue
         trimmed.append(f"nullif(trim({raw}), '') AS __v{i}")
         casts.append(f"{cast} AS __t{i}")
-        outputs.append(f"__t{i} AS {q(fl.column)}")
+        value = overrides.get(fl.column, "{value}").replace("{value}", f"__t{i}")
+        outputs.append(f"{value} AS {q(fl.column)}")
         checks.append(f"(__v{i} IS NOT NULL OR NOT {str(fl.required).lower()})")
         checks.append(f"(__v{i} IS NULL OR __t{i} IS NOT NULL)")
     ok = " AND ".join(checks) or "true"
@@ -908,7 +1057,7 @@ def _build_typed(
     )
 
 
-def _cell_rejects_sql(obj: LandingObject, date_format: str | None) -> str:
+def _cell_rejects_sql(obj: LandingObject, fmts: ColumnFormats) -> str:
     """One reject row per bad cell; the per-column checks run only over the rows that failed (few)."""
     parts = []
     for fl in obj.fields:
@@ -916,13 +1065,14 @@ def _cell_rejects_sql(obj: LandingObject, date_format: str | None) -> str:
         if fl.required:
             parts.append(
                 f"SELECT s._d, s._rel, s._ln, {lit(fl.column)} AS column_name, {v} AS value, "
-                f"'required field is empty' AS reason FROM bad AS s WHERE {_is_empty(v)}"
+                f"'key field is empty' AS reason FROM bad AS s WHERE {_is_empty(v)}"
             )
         trimmed = f"nullif(trim({v}), '')"
-        cast = _cast_sql(fl, trimmed, date_format)
+        cast = _cast_sql(fl, trimmed, fmts.get(fl.column))
         if cast:
             parts.append(
-                f"SELECT s._d, s._rel, s._ln, {lit(fl.column)}, {v}, {_reason_sql(fl, trimmed, date_format)} "
+                f"SELECT s._d, s._rel, s._ln, {lit(fl.column)}, {v}, "
+                f"{_reason_sql(fl, trimmed, fmts.get(fl.column))} "
                 f"FROM bad AS s WHERE NOT {_is_empty(v)} AND ({cast}) IS NULL"
             )
     return (
@@ -967,7 +1117,7 @@ def _move_conflicting_duplicates(
     if not con.execute(f"SELECT count(*) FROM {_DUPS}").fetchone()[0]:
         return
     con.execute(
-        f"""INSERT INTO {RAW_SCHEMA}.{REJECTS_TABLE}
+        f"""INSERT INTO {RAW_SCHEMA}.{REJECTS_TABLE} ({REJECT_COLUMNS})
             SELECT $object, _extract_date, _source_file, _source_line, {lit(",".join(keys))}, key_value,
                    {lit(reason)}, $loaded_at
             FROM {_DUPS} ORDER BY _source_file, _source_line""",
@@ -1031,9 +1181,7 @@ def _group_files(obj: LandingObject, files: list[_SourceFile]) -> list[_Group]:
     return list(groups.values())
 
 
-def _stage_all(
-    con: duckdb.DuckDBPyConnection, obj: LandingObject, files: list[_SourceFile], date_format: str | None
-) -> list[str]:
+def _stage_all(con: duckdb.DuckDBPyConnection, obj: LandingObject, files: list[_SourceFile]) -> list[str]:
     """Read every file into ``_load_stage``; returns the extra (non-contract) columns seen, in order."""
     groups = _group_files(obj, files)
     jsonl = [f for f in files if f.fmt == "jsonl"]
@@ -1060,9 +1208,12 @@ def _stage_all(
         if g.fmt == "csv":
             _read_csv_group(con, g)
         else:
-            _read_parquet_group(con, obj, g, date_format)
+            _read_parquet_group(con, g)
     if jsonl:
         _read_jsonl_files(con, obj, jsonl, add_extras)
+    for key, fallback in obj.key_fallbacks:  # e.g. OpportunityStage exported with MasterLabel only
+        k, fb = q(obj.field(key).column), q(obj.field(fallback).column)
+        con.execute(f"UPDATE {_STAGE} SET {k} = {fb} WHERE {_is_empty(k)}")
     return extras
 
 
@@ -1079,7 +1230,7 @@ def _replace_partitions(
     dates: list[date],
     extras: list[str],
     loaded_at: datetime,
-    date_format: str | None,
+    fmts: ColumnFormats,
 ) -> None:
     """Delete the partitions; cast the stage once; good rows to raw, bad cells to the rejects;
     finally move conflicting duplicates from raw to the rejects."""
@@ -1089,7 +1240,7 @@ def _replace_partitions(
             f"DELETE FROM {RAW_SCHEMA}.{table} WHERE object = $object AND extract_date {_IN_DATES}",
             {"dates": dates, "object": obj.name},
         )
-    _build_typed(con, obj, extras, date_format)
+    _build_typed(con, obj, extras, fmts)
     data_cols = ", ".join(q(c) for c in [*obj.columns, *extras])
     target = ", ".join(q(c) for c in [*obj.columns, *extras, *LINEAGE_COLUMNS])
     con.execute(
@@ -1098,14 +1249,14 @@ def _replace_partitions(
         {"loaded_at": loaded_at},
     )
     con.execute(
-        f"""INSERT INTO {RAW_SCHEMA}.{REJECTS_TABLE}
-            SELECT $object, r.*, $loaded_at FROM ({_cell_rejects_sql(obj, date_format)}) AS r
+        f"""INSERT INTO {RAW_SCHEMA}.{REJECTS_TABLE} ({REJECT_COLUMNS})
+            SELECT $object, r.*, $loaded_at FROM ({_cell_rejects_sql(obj, fmts)}) AS r
             ORDER BY 2, 3, 4""",
         {"object": obj.name, "loaded_at": loaded_at},
     )
     # Ragged CSV rows: the whole row is rejected (no column), with its first line as the value.
     con.execute(
-        f"""INSERT INTO {RAW_SCHEMA}.{REJECTS_TABLE}
+        f"""INSERT INTO {RAW_SCHEMA}.{REJECTS_TABLE} ({REJECT_COLUMNS})
             SELECT $object, f.extract_date, f.rel, r._line, NULL, r.first_line,
                    'row has ' || r.n_fields || ' field' || CASE WHEN r.n_fields = 1 THEN '' ELSE 's' END
                    || ', header has ' || r.n_headers, $loaded_at
@@ -1113,6 +1264,31 @@ def _replace_partitions(
         {"object": obj.name, "loaded_at": loaded_at},
     )
     _move_conflicting_duplicates(con, obj, dates, extras, loaded_at)
+
+
+def _batch_shape(
+    obj: LandingObject, files: Sequence[_SourceFile], extras: Sequence[str], fmts: ColumnFormats
+) -> dict[str, object]:
+    """Missing and extra columns and the detected date formats of one batch's files."""
+    read = [f for f in files if not f.empty]
+    seen = {t for f in read for t in f.targets}
+    filled = {obj.field(k).column: obj.field(fb).column for k, fb in obj.key_fallbacks}
+    stand_in = _connector_overrides(obj, extras)  # a connector's columns stand in for these
+
+    def absent(column: str, f: _SourceFile) -> bool:
+        return column not in f.targets and filled.get(column) not in f.targets and column not in stand_in
+
+    missing = [fl.column for fl in obj.fields if read and any(absent(fl.column, f) for f in read)]
+    labels: dict[str, str] = {}
+    for column, by_file in fmts.items():
+        used = sorted({by_file[f.file_id].label for f in read if f.file_id in by_file})
+        if used:
+            labels[column] = " / ".join(used)
+    return {
+        "missing_columns": tuple(missing),
+        "extra_columns": tuple(c for c in extras if c in seen),
+        "column_formats": labels,
+    }
 
 
 def _count_by_date(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> dict[date, int]:
@@ -1124,6 +1300,8 @@ def _audit(
     obj: LandingObject,
     batches: dict[date, tuple[bool, list[_SourceFile]]],
     loaded_at: datetime,
+    extras: Sequence[str],
+    fmts: ColumnFormats,
 ) -> list[BatchResult]:
     """Count rows three independent ways, check they add up, and record one audit row per batch."""
     dates = list(batches)
@@ -1136,7 +1314,8 @@ def _audit(
     rejected = _count_by_date(
         con,
         f"""SELECT extract_date, count(DISTINCT (source_file, source_line))
-            FROM {RAW_SCHEMA}.{REJECTS_TABLE} WHERE object = $object AND extract_date {_IN_DATES}
+            FROM {RAW_SCHEMA}.{REJECTS_TABLE}
+            WHERE object = $object AND extract_date {_IN_DATES} AND committed IS NOT FALSE
             GROUP BY 1""",
         {"object": obj.name, "dates": dates},
     )
@@ -1155,6 +1334,7 @@ def _audit(
             loaded_rows=loaded.get(d, 0),
             rejected_rows=rejected.get(d, 0),
             found=found,
+            **_batch_shape(obj, files, extras, fmts),
         )
         if result.source_rows != result.loaded_rows + result.rejected_rows:
             raise RuntimeError(
@@ -1172,24 +1352,70 @@ def _audit(
     return results
 
 
+def _locate(exc: BatchError, landing_dir: Path) -> None:
+    """Fill in the file and extract date of a batch error whose message starts with the file's path
+    (``<landing>/<Object>/<YYYY-MM-DD>/<file>: ...``), so the error is recorded against its batch."""
+    if exc.file is not None:
+        return
+    path = Path(str(exc).split(": ", 1)[0])
+    try:
+        rel = path.relative_to(landing_dir)
+    except ValueError:
+        return
+    if len(rel.parts) >= 3 and (day := _parse_date(rel.parts[1])) is not None:
+        exc.file, exc.extract_date = rel.as_posix(), day
+
+
+def _keep_refused_rejects(
+    con: duckdb.DuckDBPyConnection, obj: LandingObject, dates: list[date], rows: list[tuple]
+) -> None:
+    """Write the rejects of a refused load (``committed = false``) after its rollback, replacing the
+    refused rejects an earlier attempt left for the same dates."""
+    con.begin()
+    try:
+        ensure_raw_schema(con)
+        con.execute(
+            f"""DELETE FROM {RAW_SCHEMA}.{REJECTS_TABLE}
+                WHERE object = $object AND extract_date {_IN_DATES} AND committed = false""",
+            {"object": obj.name, "dates": dates},
+        )
+        if rows:
+            con.executemany(
+                f"INSERT INTO {RAW_SCHEMA}.{REJECTS_TABLE} ({REJECT_COLUMNS}, committed) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, false)",
+                rows,
+            )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+#: Most rejects of a refused load kept after its rollback (each one a row in ``raw._rejects``).
+MAX_REFUSED_REJECTS = 100_000
+
+
 def load_batches(
     con: duckdb.DuckDBPyConnection,
     obj: LandingObject,
     landing_dir: Path,
     extract_dates: Sequence[date],
     *,
-    date_format: str | None = None,
+    date_formats: Mapping[str, str] | None = None,
     before_commit: Callable[[duckdb.DuckDBPyConnection], bool] | None = None,
 ) -> list[BatchResult]:
     """Load the batches of ``obj`` for ``extract_dates`` and replace those partitions, in one transaction.
 
     ``before_commit(con)`` runs inside the transaction once the rows are in place (it sees them); when it
     returns False the whole load is rolled back, so the raw table keeps what it had: a batch that fails a
-    blocking landing check never reaches raw, and no later run can build on it.
+    blocking landing check never reaches raw, and no later run can build on it. Its rejects are then
+    kept in ``raw._rejects`` with ``committed = false`` (so are batch errors), so a refused load still
+    shows why.
 
     A missing folder is a batch with ``found=False`` and no rows (its partition is emptied, so the raw
-    table mirrors the landing folder). ``date_format`` (strptime, e.g. ``%m/%d/%y``) parses the
-    object's dates instead of ISO ``%Y-%m-%d``. Raises :class:`BatchError` when a batch is wrong as a
+    table mirrors the landing folder). Date and timestamp formats are detected per file and column;
+    ``date_formats`` settles US/day-first ambiguity: field API name (or ``"*"`` for every field) ->
+    ``MDY``, ``DMY`` or a strptime pattern. Raises :class:`BatchError` when a batch is wrong as a
     whole; then nothing of this call is loaded. Returns one result per date, in date order.
     """
     landing_dir = Path(landing_dir).absolute()
@@ -1200,21 +1426,39 @@ def load_batches(
     try:
         # Files are read into temp tables before the transaction: a failed read (the strict CSV read of
         # a group with ragged rows) must leave the connection usable for the next read.
-        batches, files = _prepare_files(con, obj, landing_dir, dates)
-        extras = _stage_all(con, obj, files, date_format)
+        try:
+            batches, files = _prepare_files(con, obj, landing_dir, dates)
+            extras = _stage_all(con, obj, files)
+            fmts = _detect_formats(con, obj, files, date_formats or {})
+        except BatchError as exc:
+            _locate(exc, landing_dir)
+            row = (obj.name, exc.extract_date, exc.file, None, exc.column, None, str(exc)[:4000], loaded_at)
+            _keep_refused_rejects(con, obj, dates, [row] if exc.extract_date else [])
+            raise
         con.begin()
         try:
             ensure_raw_schema(con)
             _add_raw_extras(con, obj, extras)
-            _replace_partitions(con, obj, dates, extras, loaded_at, date_format)
-            results = _audit(con, obj, batches, loaded_at)
-            if before_commit is not None and not before_commit(con):
-                con.rollback()
-                return [replace(r, committed=False) for r in results]
-            con.commit()
+            _replace_partitions(con, obj, dates, extras, loaded_at, fmts)
+            results = _audit(con, obj, batches, loaded_at, extras, fmts)
+            accepted = before_commit is None or before_commit(con)
+            refused = []
+            if not accepted:
+                refused = con.execute(
+                    f"""SELECT {REJECT_COLUMNS} FROM {RAW_SCHEMA}.{REJECTS_TABLE}
+                        WHERE object = $object AND extract_date {_IN_DATES}
+                        ORDER BY extract_date, source_file, source_line LIMIT {MAX_REFUSED_REJECTS}""",
+                    {"object": obj.name, "dates": dates},
+                ).fetchall()
         except BaseException:
             con.rollback()
             raise
+        if accepted:
+            con.commit()
+        else:
+            con.rollback()
+            _keep_refused_rejects(con, obj, dates, refused)
+            results = [replace(r, committed=False) for r in results]
     finally:
         for table in (
             _FILES,

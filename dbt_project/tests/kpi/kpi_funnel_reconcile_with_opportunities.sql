@@ -1,5 +1,6 @@
 -- Every opportunity is counted once in the first stage of its creation cohort in kpi_pipeline_funnel,
--- and the lost / open counts over all stages equal the lost / open opportunities of fct_opportunities.
+-- and the lost / open counts over all stages equal the lost / open opportunities of fct_opportunities
+-- (opportunities with a CreatedDate: without one there is no creation cohort).
 
 with
 
@@ -9,6 +10,7 @@ facts as (
         sum(case when is_closed and not is_won then 1 else 0 end) as lost_count,
         sum(case when is_closed then 0 else 1 end) as open_count
     from {{ ref('fct_opportunities') }}
+    where created_date is not null
 ),
 
 mart as (

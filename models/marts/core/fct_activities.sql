@@ -34,17 +34,49 @@ activity_types as (
 
 ),
 
-classified as (
+activity_subtypes as (
+
+    select * from {{ ref('activity_subtypes') }}
+
+),
+
+linked as (
 
     select
         activities.*,
-        activity_types.category,
-        activity_types.is_selling,
-        activity_types.default_duration_minutes
+        case
+            when who_id is not null or what_id is not null or account_id is not null then 'linked'
+            else 'unlinked'
+        end as customer_link
     from activities
+
+),
+
+classified as (
+
+    -- by Type (seed activity_types); a Type missing or unknown there falls back to the subtype Salesforce
+    -- sets (TaskSubtype / EventSubtype, seed activity_subtypes); mapped by neither: category 'unmapped'
+    -- (kept, reported in dq_unmapped_values)
+    select
+        linked.*,
+        case
+            when activity_types.category is not null then 'type'
+            when activity_subtypes.category is not null then 'subtype'
+        end as classified_by,
+        coalesce(activity_types.category, activity_subtypes.category, 'unmapped') as category,
+        coalesce(activity_types.is_selling, activity_subtypes.is_selling) as is_selling,
+        case
+            when activity_types.category is not null then activity_types.default_duration_minutes
+            else activity_subtypes.default_duration_minutes
+        end as default_duration_minutes
+    from linked
     left join activity_types
-        on activities.activity_source = activity_types.activity_source
-        and activities.activity_type = activity_types.activity_type
+        on linked.activity_source = activity_types.activity_source
+        and linked.activity_type = activity_types.activity_type
+    left join activity_subtypes
+        on linked.activity_source = activity_subtypes.activity_source
+        and linked.activity_subtype = activity_subtypes.activity_subtype
+        and activity_subtypes.customer_link in ('any', linked.customer_link)
 
 ),
 
@@ -53,11 +85,15 @@ final as (
     select
         activity_id,
         activity_source,
-        rep_id,
+        -- an activity without an owner belongs to the explicit `unassigned` rep of dim_reps
+        coalesce(rep_id, 'unassigned') as rep_id,
         activity_date,
         activity_at,
         {{ trunc_to_date('week', 'activity_date') }} as week_start,
-        activity_type,
+        -- the Type, else the subtype (what classified it)
+        coalesce(activity_type, activity_subtype) as activity_type,
+        activity_subtype,
+        classified_by,
         category,
         coalesce(is_selling, false) as is_selling,
         coalesce(category like 'customer%', false) as is_customer_touch,

@@ -38,7 +38,7 @@ lifecycle_steps as (
 
 lead_statuses as (
 
-    select * from {{ ref('lead_statuses') }}
+    select * from {{ ref('int_lead_statuses_resolved') }}
 
 ),
 
@@ -58,6 +58,27 @@ milestones as (
 
 ),
 
+conversion_day as (
+
+    -- A conversion known only by its day (IsConverted + ConvertedDate, no converted status in LeadHistory)
+    -- happened no earlier than the milestones the lead reached that same day: it is dated at the latest
+    -- of them (e.g. SQL at 14:00, converted that day -> 14:00), else at midnight of ConvertedDate. A
+    -- milestone on a later day than ConvertedDate is left as it is (fct_leads_milestones_in_order warns).
+    select
+        leads.lead_id,
+        case
+            when not leads.is_converted then null
+            when leads.converted_date is null then coalesce(milestones.sql_at, milestones.mql_at)
+            when cast(coalesce(milestones.sql_at, milestones.mql_at) as date) = leads.converted_date
+                then coalesce(milestones.sql_at, milestones.mql_at)
+            else cast(leads.converted_date as {{ dbt.type_timestamp() }})
+        end as converted_day_at
+    from leads
+    left join milestones
+        on leads.lead_id = milestones.lead_id
+
+),
+
 final as (
 
     select
@@ -70,11 +91,12 @@ final as (
         lead_statuses.lifecycle_stage,
         leads.created_at,
         cast(leads.created_at as date) as created_date,
+        -- NULL without CreatedDate: such a lead stays out of created-month cohorts (kpi_lead_funnel)
         {{ trunc_to_date('month', 'leads.created_at') }} as cohort_month,
         -- a converted lead without a Status history row still converted on ConvertedDate
-        coalesce(milestones.mql_at, case when leads.is_converted then cast(leads.converted_date as {{ dbt.type_timestamp() }}) end) as mql_at,
-        coalesce(milestones.sql_at, case when leads.is_converted then cast(leads.converted_date as {{ dbt.type_timestamp() }}) end) as sql_at,
-        coalesce(milestones.converted_at, case when leads.is_converted then cast(leads.converted_date as {{ dbt.type_timestamp() }}) end) as converted_at,
+        coalesce(milestones.mql_at, conversion_day.converted_day_at) as mql_at,
+        coalesce(milestones.sql_at, conversion_day.converted_day_at) as sql_at,
+        coalesce(milestones.converted_at, conversion_day.converted_day_at) as converted_at,
         (milestones.mql_at is not null or leads.is_converted) and coalesce(milestones.was_at_mql, 0) = 0 as is_mql_skipped,
         leads.is_converted or coalesce(lead_statuses.lifecycle_stage = 'converted', false) as is_converted,
         coalesce(lead_statuses.lifecycle_stage = 'disqualified', false) as is_disqualified,
@@ -86,6 +108,8 @@ final as (
     from leads
     left join milestones
         on leads.lead_id = milestones.lead_id
+    left join conversion_day
+        on leads.lead_id = conversion_day.lead_id
     left join lead_statuses
         on leads.status = lead_statuses.status
 

@@ -12,7 +12,7 @@ converted as (
 
 stages as (
 
-    select * from {{ ref('opportunity_stages') }}
+    select * from {{ ref('int_opportunity_stages_resolved') }}
 
 ),
 
@@ -34,7 +34,9 @@ joined as (
         opportunities.opportunity_id,
         opportunities.opportunity_name,
         opportunities.account_id,
-        opportunities.rep_id,
+        -- an opportunity without an owner belongs to the explicit `unassigned` rep of dim_reps
+        coalesce(opportunities.rep_id, 'unassigned') as rep_id,
+        opportunities.rep_id is null as is_owner_missing,
         -- the account's territory (its own assignment, else its owner's), else the deal owner's
         coalesce(accounts.territory_id, rep_territories.territory_id) as territory_id,
         coalesce(accounts.segment, 'Unknown') as segment,
@@ -43,11 +45,34 @@ joined as (
         opportunities.stage_name,
         stages.stage_order,
         stages.stage_name is not null as is_stage_known,
-        -- Won/closed come from the stage seed. A stage missing from the seed (reported by the warn test
-        -- fct_opportunities_stage_is_known) falls back to the source's IsClosed/IsWon, so an unmapped
-        -- closed stage does not stay open forever; false when the source says nothing either.
-        coalesce(stages.is_closed, opportunities.is_closed_in_source, false) as is_closed,
-        coalesce(stages.is_won, opportunities.is_won_in_source, false) as is_won,
+        -- Won/closed, in precedence order (int_opportunity_stages_resolved): the landed OpportunityStage,
+        -- then the record's own IsClosed/IsWon (IsWon implies closed; not closed implies not won), then
+        -- the stage seeds; false when none says anything. A won deal with an unknown stage is still won,
+        -- closed and not won is lost. Unknown stages are kept (stage_order NULL) and reported in
+        -- dq_unmapped_values.
+        case
+            when stages.flags_source = 'landed' then stages.is_closed
+            else coalesce(
+                case when opportunities.is_won_in_source then true else opportunities.is_closed_in_source end,
+                case when stages.flags_source in ('seed', 'seed_newer_orgs') then stages.is_closed end,
+                false
+            )
+        end as is_closed,
+        case
+            when stages.flags_source = 'landed' then stages.is_won
+            else coalesce(
+                case when opportunities.is_closed_in_source = false then false else opportunities.is_won_in_source end,
+                case when stages.flags_source in ('seed', 'seed_newer_orgs') then stages.is_won end,
+                false
+            )
+        end as is_won,
+        case
+            when stages.flags_source = 'landed' then 'landed'
+            when opportunities.is_won_in_source is not null or opportunities.is_closed_in_source is not null
+                then 'record'
+            when stages.flags_source in ('seed', 'seed_newer_orgs') then 'seed'
+            else 'none'
+        end as stage_semantics_source,
         coalesce(stages.forecast_category, opportunities.forecast_category_name) as forecast_category,
         coalesce(opportunities.probability, stages.default_probability) as probability,
         converted.currency_code,
@@ -88,6 +113,7 @@ final as (
         is_stage_known,
         is_closed,
         is_won,
+        stage_semantics_source,
         forecast_category,
         probability,
         currency_code,
@@ -100,9 +126,16 @@ final as (
         close_date,
         {{ trunc_to_date('month', 'close_date') }} as close_month,
         {{ trunc_to_date('quarter', 'close_date') }} as close_quarter,
+        -- Sales cycle of a closed deal. A deal that closed before it was created (records migrated into the
+        -- org after they closed) has no meaningful cycle: NULL, flagged by has_negative_cycle and counted
+        -- in dq_findings. 0 (closed the day it was created) is a valid cycle.
         case
-            when is_closed then {{ dbt.datediff('created_date', 'close_date', 'day') }}
+            when is_closed and {{ dbt.datediff('created_date', 'close_date', 'day') }} >= 0
+                then {{ dbt.datediff('created_date', 'close_date', 'day') }}
         end as cycle_days,
+        coalesce(is_closed and {{ dbt.datediff('created_date', 'close_date', 'day') }} < 0, false)
+            as has_negative_cycle,
+        is_owner_missing,
         is_closed_in_source,
         is_won_in_source
     from joined

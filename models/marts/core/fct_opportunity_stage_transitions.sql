@@ -38,7 +38,7 @@ opportunities as (
 
 stages as (
 
-    select * from {{ ref('opportunity_stages') }}
+    select * from {{ ref('int_opportunity_stages_resolved') }}
 
 ),
 

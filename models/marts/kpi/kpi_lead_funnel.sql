@@ -38,6 +38,9 @@ cohorts as (
         sum({{ kpi_flag('is_converted') }}) as leads_converted_count,
         sum({{ kpi_flag('is_disqualified') }}) as leads_disqualified_count
     from lead_milestones
+    -- a lead without CreatedDate has no cohort: it stays out of the cohort counts (still in fct_leads and
+    -- in the MQL counts when it reached MQL)
+    where cohort_month is not null
     group by cohort_month, lead_source
 ),
 

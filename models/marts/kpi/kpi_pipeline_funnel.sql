@@ -18,7 +18,7 @@ transitions as (
 ),
 
 stages as (
-    select * from {{ ref('opportunity_stages') }}
+    select * from {{ ref('int_opportunity_stages_resolved') }}
 ),
 
 funnel_stages as (
@@ -89,6 +89,8 @@ opportunity_outcomes as (
     cross join won_stage
     left join furthest_open_stage
         on opportunities.opportunity_id = furthest_open_stage.opportunity_id
+    -- without CreatedDate an opportunity has no creation cohort (counted in dq_findings)
+    where opportunities.created_date is not null
 ),
 
 cohorts as (

@@ -3,6 +3,10 @@
 -- Win rate, average deal size and cycle come from deals closed in the trailing 4 quarters: close date in
 -- (as_of_date - 12 months, as_of_date]. Open opportunities are those open now (the fact's current state).
 -- Win rate by count; deal size and cycle over WON deals (the cycle of a deal that was won).
+-- Cycle days come from fct_opportunities: NULL for a deal closed before it was created (migrated records;
+-- counted in dq_findings), so only deals with a valid cycle (>= 0 days; 0 = closed the day it was created)
+-- enter avg_sales_cycle_days. Velocity is NULL, never negative or infinite, when the average cycle is 0 or
+-- unknown or the average won deal size is not positive (credits can make it negative).
 -- Grain: rep x segment. Velocity is not additive: for a rep or a segment, re-compute it from the
 -- component columns (see docs/KPI_DEFINITIONS.md).
 
@@ -102,8 +106,11 @@ final as (
         rates.win_rate,
         rates.avg_deal_size_corporate,
         rates.avg_sales_cycle_days,
-        {{ kpi_safe_divide('rates.open_opportunity_count * rates.win_rate * rates.avg_deal_size_corporate',
-            'rates.avg_sales_cycle_days') }} as sales_velocity_corporate_per_day
+        case
+            when rates.avg_deal_size_corporate > 0 and rates.avg_sales_cycle_days > 0
+                then {{ kpi_safe_divide('rates.open_opportunity_count * rates.win_rate * rates.avg_deal_size_corporate',
+                    'rates.avg_sales_cycle_days') }}
+        end as sales_velocity_corporate_per_day
     from rates
     cross join window_bounds
     left join reps

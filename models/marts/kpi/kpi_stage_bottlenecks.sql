@@ -13,7 +13,7 @@ transitions as (
 ),
 
 stages as (
-    select * from {{ ref('opportunity_stages') }}
+    select * from {{ ref('int_opportunity_stages_resolved') }}
 ),
 
 open_stages as (

@@ -19,6 +19,8 @@ renamed as (
         -- ActivityDate is the local day of the event; fall back to the (UTC) start day.
         coalesce(cast(activity_date as date), cast(start_date_time as date)) as activity_date,
         cast(type as {{ dbt.type_string() }}) as event_type,
+        -- EventSubtype (`Event` for calendar events) classifies an event without Type
+        cast(event_subtype as {{ dbt.type_string() }}) as event_subtype,
         cast(subject as {{ dbt.type_string() }}) as subject,
         cast(who_id as {{ dbt.type_string() }}) as who_id,
         cast(what_id as {{ dbt.type_string() }}) as what_id,

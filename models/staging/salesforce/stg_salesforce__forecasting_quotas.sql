@@ -21,6 +21,8 @@ renamed as (
             upper({{ clean_string('currency_iso_code') }}),
             '{{ var("corporate_currency") }}'
         ) as currency_code,
+        -- the forecast type the quota belongs to; null when the export has none (fct_quotas picks one type)
+        {{ clean_string('forecasting_type_id') }} as forecasting_type_id,
         _extract_date,
         _loaded_at
     from latest

@@ -13,7 +13,8 @@ renamed as (
     select
         cast(id as {{ dbt.type_string() }}) as task_id,
         cast(owner_id as {{ dbt.type_string() }}) as rep_id,
-        cast(activity_date as date) as activity_date,
+        -- ActivityDate (due/done day) is optional in Salesforce: fall back to the day the task was created
+        coalesce(cast(activity_date as date), cast(created_date as date)) as activity_date,
         cast(type as {{ dbt.type_string() }}) as task_type,
         cast(task_subtype as {{ dbt.type_string() }}) as task_subtype,
         cast(subject as {{ dbt.type_string() }}) as subject,

@@ -1,0 +1,49 @@
+"""Why a run failed, in a few lines: the failed blocking checks and the top reject reasons of refused
+loads (``raw._rejects`` rows with ``committed = false``), so the command line names the file, line,
+column and value instead of only a step name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from orchestration.ingestion import rejects
+
+
+def failed_checks(result: dg.ExecuteInProcessResult | None) -> list[str]:
+    """``asset / check: description`` of each failed check of error severity."""
+    if result is None:
+        return []
+    lines = []
+    for e in result.get_asset_check_evaluations():
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR:
+            what = e.description or ""
+            if not what:
+                meta = e.metadata.get("batch_error") or e.metadata.get("failed_expectations")
+                what = str(getattr(meta, "value", meta) or "")
+            lines.append(f"{'/'.join(e.asset_key.path)} {e.check_name}: {what}".rstrip(": "))
+    return lines
+
+
+def refused_reject_reasons(warehouse: Path, limit: int = 5) -> list[rejects.RejectReason]:
+    """Top reasons among the rejects of refused loads, read from the warehouse (read-only)."""
+    if not Path(warehouse).exists():
+        return []
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return rejects.top_reasons(con, committed=False, limit=limit)
+    except duckdb.Error:
+        return []  # no rejects table yet, or the file is held by another writer
+
+
+def failure_lines(result: dg.ExecuteInProcessResult | None, warehouse: Path) -> list[str]:
+    lines = [f"  failed check: {c}" for c in failed_checks(result)]
+    reasons = refused_reject_reasons(warehouse)
+    if reasons:
+        lines.append("  rows of refused loads (raw._rejects where not committed):")
+        for r in reasons:
+            lines.append(f"    {r.line()}")
+            lines.extend(f"      {ex}" for ex in r.examples)
+    return lines

@@ -65,7 +65,7 @@ docs: install
 
 ## Benchmarks at SCALE=S|M|L, written to docs/BENCHMARKS.md.
 bench: install
-	$(BIN)/python -m orchestration.bench --scale $(SCALE)
+	$(BIN)/python -m orchestration.tooling.bench --scale $(SCALE)
 
 clean:
 	rm -rf data target logs .pytest_cache .ruff_cache

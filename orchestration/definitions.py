@@ -5,19 +5,14 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import DbtProject
 
-from orchestration.assets import (
-    build_dbt_assets,
-    build_raw_assets,
-    daily_partitions,
-    dbt_model_keys,
-    load_dbt_project,
-)
-from orchestration.checks.marts import build_mart_checks
-from orchestration.jobs import build_daily_job
-from orchestration.publish import build_publish_asset
-from orchestration.resources import build_resources
-from orchestration.schedules import build_daily_schedule
-from orchestration.sensors import build_landing_sensor
+from orchestration.defs.dbt_assets import build_dbt_assets, dbt_model_keys, load_dbt_project
+from orchestration.defs.jobs import build_daily_job
+from orchestration.defs.mart_checks import build_mart_checks
+from orchestration.defs.raw_assets import build_raw_assets, daily_partitions
+from orchestration.defs.resources import build_resources
+from orchestration.defs.schedules import build_daily_schedule
+from orchestration.defs.sensors import build_landing_sensor
+from orchestration.publishing.publish import build_publish_asset
 from orchestration.settings import Settings
 
 

@@ -14,9 +14,9 @@ import duckdb
 import pytest
 
 from orchestration.contract import OBJECTS
-from orchestration.demo_data import generate
 from orchestration.ingestion.loader import ensure_raw_schema, list_extract_dates, load_batches
 from orchestration.settings import PROJECT_ROOT
+from orchestration.tooling.demo_data import generate
 from orchestration.warehouse import connect_warehouse
 
 NUMERIC_PREFIXES = ("DOUBLE", "DECIMAL", "BIGINT", "INTEGER", "HUGEINT", "FLOAT")

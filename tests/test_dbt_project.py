@@ -23,7 +23,7 @@ def test_model_and_unit_test_names_fit_postgres_identifiers() -> None:
 
 
 def test_full_refresh_only_when_the_dbt_project_changed(tmp_path, monkeypatch) -> None:
-    import orchestration.assets.dbt as dbt_assets
+    import orchestration.defs.dbt_assets as dbt_assets
 
     project = tmp_path / "project"
     (project / "models").mkdir(parents=True)

@@ -19,11 +19,11 @@ import duckdb
 import pytest
 
 from orchestration.contract import OBJECTS
-from orchestration.jobs import DAILY_JOB
-from orchestration.publish import RUN_HISTORY, PublishRequest, publish, temp_path_for
-from orchestration.resources import WarehouseResource
-from orchestration.schedules import DAILY_SCHEDULE
-from orchestration.sensors import LANDING_SENSOR, RANGE_END_TAG, RANGE_START_TAG
+from orchestration.defs.jobs import DAILY_JOB
+from orchestration.defs.resources import WarehouseResource
+from orchestration.defs.schedules import DAILY_SCHEDULE
+from orchestration.defs.sensors import LANDING_SENSOR, RANGE_END_TAG, RANGE_START_TAG
+from orchestration.publishing.publish import RUN_HISTORY, PublishRequest, publish, temp_path_for
 from orchestration.settings import PROJECT_ROOT, Settings
 
 
@@ -240,7 +240,7 @@ def test_instance_config_allows_one_warehouse_writing_run(tmp_path: Path, defs: 
     from dagster._core.run_coordinator import QueuedRunCoordinator
     from dagster._utils.tags import TagConcurrencyLimitsCounter
 
-    from orchestration.resources import WAREHOUSE_WRITER_TAG
+    from orchestration.defs.resources import WAREHOUSE_WRITER_TAG
 
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -283,7 +283,7 @@ class LockHolder:
 
 @pytest.fixture
 def lock_holder(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[LockHolder]:
-    import orchestration.resources as resources
+    import orchestration.defs.resources as resources
 
     # Short waits for the test (the real ones are minutes); the retry logic itself is unchanged.
     monkeypatch.setattr(resources, "LOCK_BASE_SECONDS", 0.05)
@@ -311,7 +311,7 @@ def test_raw_asset_retries_while_another_process_holds_the_lock(
 def test_step_goes_on_once_the_other_process_releases_the_lock(
     settings: Settings, lock_holder: LockHolder
 ) -> None:
-    from orchestration.resources import retry_on_warehouse_lock
+    from orchestration.defs.resources import retry_on_warehouse_lock
 
     warehouse = WarehouseResource.from_settings(settings)
 
@@ -332,7 +332,7 @@ def test_step_goes_on_once_the_other_process_releases_the_lock(
 
 
 def test_lock_waits_back_off_with_jitter_and_outlast_a_long_run() -> None:
-    from orchestration.resources import (
+    from orchestration.defs.resources import (
         LOCK_BASE_SECONDS,
         LOCK_MAX_RETRIES,
         LOCK_MAX_SECONDS,
@@ -353,7 +353,7 @@ class _LowestJitter(random.Random):
 
 
 def test_other_io_errors_are_not_treated_as_a_lock(tmp_path: Path) -> None:
-    from orchestration.resources import retry_on_warehouse_lock
+    from orchestration.defs.resources import retry_on_warehouse_lock
 
     not_a_database = tmp_path / "not_a_database.duckdb"
     not_a_database.write_text("this is not a DuckDB file\n" * 100)
@@ -445,7 +445,7 @@ def test_too_many_rejected_rows_fail_the_blocking_check_and_roll_back(
 def test_manifest_is_reparsed_only_when_the_dbt_project_changed() -> None:
     import os
 
-    from orchestration.assets.dbt import _manifest_is_current, prepare_manifest
+    from orchestration.defs.dbt_assets import _manifest_is_current, prepare_manifest
 
     project = prepare_manifest("duckdb")
     assert _manifest_is_current(project, "duckdb")
@@ -464,7 +464,7 @@ def test_manifest_is_reparsed_only_when_the_dbt_project_changed() -> None:
 def test_backfill_validation_chunks_whole_extract_dates_by_row_count() -> None:
     from datetime import date as d
 
-    from orchestration.assets.raw import date_chunks
+    from orchestration.defs.raw_assets import date_chunks
 
     rows = {d(2025, 1, 3): 400, d(2025, 1, 1): 300, d(2025, 1, 2): 300, d(2025, 1, 4): 1500, d(2025, 1, 5): 1}
     # 300 + 300 fit in 700; adding 400 would make 1,000 > 700; 1,500 alone exceeds the limit and stands
@@ -482,7 +482,7 @@ def test_backfill_validation_chunks_whole_extract_dates_by_row_count() -> None:
 def test_chunked_backfill_validation_names_the_failing_extract_date(
     defs: dg.Definitions, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import orchestration.assets.raw as raw
+    import orchestration.defs.raw_assets as raw
 
     monkeypatch.setattr(raw, "VALIDATION_CHUNK_ROWS", 6)  # 5 rows a day: one chunk per extract date
     # An unknown currency is a blocking landing error (its amount could not be converted).

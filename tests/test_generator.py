@@ -18,9 +18,9 @@ import pytest
 
 from orchestration.contract import ID_PREFIXES, OBJECTS_BY_NAME, header_key, snake_case
 from orchestration.contract import OBJECTS as CONTRACT_OBJECTS
-from orchestration.demo_data import generate
-from orchestration.demo_data.writer import MALFORMED, written_fields
 from orchestration.settings import PROJECT_ROOT
+from orchestration.tooling.demo_data import generate
+from orchestration.tooling.demo_data.writer import MALFORMED, written_fields
 
 START = date(2025, 1, 1)
 #: The org's metadata objects are not simulated (the demo's stages and statuses are the seeds'), so the
@@ -458,7 +458,7 @@ def test_timestamp_text_matches_python_datetime() -> None:
 
     import numpy as np
 
-    from orchestration.demo_data.text import format_timestamps
+    from orchestration.tooling.demo_data.text import format_timestamps
 
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     moments = [
@@ -477,7 +477,7 @@ def test_timestamp_text_matches_python_datetime() -> None:
 
 
 def test_chunked_writing_gives_the_same_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from orchestration.demo_data import writer
+    from orchestration.tooling.demo_data import writer
 
     kw = dict(scale="S", days=10, seed=5, start=START, fmt="mixed", header_style="mixed", progress=False)
     whole = generate(tmp_path / "whole", **kw)
@@ -610,7 +610,7 @@ def test_dialect_text_matches_python_strftime() -> None:
 
     import numpy as np
 
-    from orchestration.demo_data.dialects import format_epoch_ms
+    from orchestration.tooling.demo_data.dialects import format_epoch_ms
 
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     moments = [

@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.assets.dbt import DBT_PROFILES_DIR, fingerprint_path
+from orchestration.defs.dbt_assets import DBT_PROFILES_DIR, fingerprint_path
 from orchestration.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -87,8 +87,8 @@ def _live_tasks_in_landing(landing: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def incremental(tmp_path_factory: pytest.TempPathFactory):
-    from orchestration.demo_data import generate
-    from orchestration.pipeline import run_pipeline
+    from orchestration.tooling.demo_data import generate
+    from orchestration.tooling.pipeline import run_pipeline
 
     base = tmp_path_factory.mktemp("incremental")
     warehouse = base / "warehouse.duckdb"

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from orchestration.contract import OBJECTS
-from orchestration.demo_data import generate
 from orchestration.ingestion.loader import ensure_raw_schema, list_extract_dates, load_batches
+from orchestration.tooling.demo_data import generate
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.checks.landing import (
+from orchestration.contract import RAW_SCHEMA, LandingObject, get_object
+from orchestration.ingestion.loader import BatchResult, ensure_raw_schema, load_batches, q
+from orchestration.quality.landing import (
     GX_ENGINE,
     SQL_ENGINE,
     ExpectationOutcome,
@@ -25,8 +27,6 @@ from orchestration.checks.landing import (
     validate_landing_frame,
     validate_landing_sql,
 )
-from orchestration.contract import RAW_SCHEMA, LandingObject, get_object
-from orchestration.ingestion.loader import BatchResult, ensure_raw_schema, load_batches, q
 from orchestration.settings import Settings
 
 OPP = get_object("Opportunity")
@@ -578,7 +578,7 @@ def test_engine_switches_to_sql_above_gx_max_rows(warehouse, monkeypatch):
 def test_raw_validation_picks_the_engine_by_the_rows_of_the_run(warehouse, monkeypatch, caplog):
     """The raw asset validates a run of at most gx_max_rows rows with GX (chunked by extract date when
     the run is larger than VALIDATION_CHUNK_ROWS), a larger run with SQL over all its dates at once."""
-    import orchestration.assets.raw as raw
+    import orchestration.defs.raw_assets as raw
 
     ensure_raw_schema(warehouse)
     d1, d2 = pd.Timestamp("2025-01-02"), pd.Timestamp("2025-01-03")
@@ -619,7 +619,7 @@ def test_conflicts_are_listed_in_order_of_first_appearance():
 def test_sql_duplicate_keys_in_chunks_of_extract_dates_change_nothing(monkeypatch):
     """The SQL engine compares duplicate keys per chunk of whole extract dates (the key includes the
     date): chunks of one date give the outcomes of one pass, and those of GX."""
-    import orchestration.checks.landing as landing
+    import orchestration.quality.landing as landing
 
     days = [pd.Timestamp(f"2025-01-0{d}") for d in (2, 3, 4)]
     df = pd.concat([good_frame().assign(_extract_date=d) for d in days], ignore_index=True)

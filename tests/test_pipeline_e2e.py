@@ -65,7 +65,7 @@ def won_opportunities_in_landing(landing: Path) -> int:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory):
-    from orchestration.demo_data import generate
+    from orchestration.tooling.demo_data import generate
 
     base = tmp_path_factory.mktemp("e2e")
     mp = pytest.MonkeyPatch()
@@ -82,7 +82,7 @@ def env(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def first_run(env: Path):
-    from orchestration.pipeline import run_pipeline
+    from orchestration.tooling.pipeline import run_pipeline
 
     return run_pipeline(START, LAST)
 
@@ -129,7 +129,7 @@ def test_published_file_opens_read_only_through_sqlalchemy(env: Path, first_run)
 
 
 def test_rerunning_a_day_gives_identical_marts(env: Path, first_run) -> None:
-    from orchestration.pipeline import run_pipeline
+    from orchestration.tooling.pipeline import run_pipeline
 
     before = marts_fingerprint(env / "published.duckdb")
     # A BI reader holds the published file open during the whole run: the run must not block on it,
@@ -151,7 +151,7 @@ def test_rerunning_a_day_gives_identical_marts(env: Path, first_run) -> None:
 
 
 def test_blocking_check_failure_is_not_published(env: Path, first_run) -> None:
-    from orchestration.pipeline import run_pipeline
+    from orchestration.tooling.pipeline import run_pipeline
 
     published = env / "published.duckdb"
     before = _sha(published)
@@ -178,7 +178,7 @@ def test_blocking_check_failure_is_not_published(env: Path, first_run) -> None:
 
 
 def test_batch_missing_its_key_column_fails_its_check_and_is_not_published(env: Path, first_run) -> None:
-    from orchestration.pipeline import run_pipeline
+    from orchestration.tooling.pipeline import run_pipeline
 
     published = env / "published.duckdb"
     before = _sha(published)
@@ -210,6 +210,6 @@ def test_batch_missing_its_key_column_fails_its_check_and_is_not_published(env: 
 
 
 def test_every_run_carries_the_warehouse_writer_tag(first_run) -> None:
-    from orchestration.resources import WAREHOUSE_WRITER_TAG
+    from orchestration.defs.resources import WAREHOUSE_WRITER_TAG
 
     assert WAREHOUSE_WRITER_TAG in first_run.instance.get_run_by_id(first_run.run_id).tags

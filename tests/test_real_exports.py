@@ -155,7 +155,7 @@ class ExportRun:
     landing: Path
     warehouse: Path
     published: Path
-    result: object  # orchestration.pipeline.PipelineResult
+    result: object  # orchestration.tooling.pipeline.PipelineResult
 
     def published_con(self) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(self.published), read_only=True)
@@ -171,7 +171,7 @@ def extract_dates(landing: Path) -> list[date]:
 
 def run_export(name: str, base: Path) -> ExportRun:
     """Copy one fixture to ``base`` and run the whole pipeline over its extract dates, with no settings."""
-    from orchestration.pipeline import run_pipeline
+    from orchestration.tooling.pipeline import run_pipeline
 
     landing = base / "landing"
     shutil.copytree(EXPORTS / name, landing, ignore=shutil.ignore_patterns("README*"))

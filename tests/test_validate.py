@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.cli import main
 from orchestration.contract import FIELD_KPIS, get_object
 from orchestration.settings import PROJECT_ROOT
-from orchestration.validate import (
+from orchestration.tooling.cli import main
+from orchestration.tooling.validate import (
     exit_code,
     header_mapping,
     read_seed,

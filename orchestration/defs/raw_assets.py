@@ -20,7 +20,18 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from orchestration.checks.landing import (
+from orchestration.contract import (
+    FIELD_KPIS,
+    LOAD_AUDIT_TABLE,
+    OBJECTS,
+    RAW_SCHEMA,
+    LandingObject,
+    get_object,
+)
+from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
+from orchestration.ingestion import rejects
+from orchestration.ingestion.loader import BatchError, BatchResult, load_batches
+from orchestration.quality.landing import (
     GX_ENGINE,
     ExpectationOutcome,
     date_chunks,
@@ -30,17 +41,6 @@ from orchestration.checks.landing import (
     reject_rate_outcome,
     validate_landing,
 )
-from orchestration.contract import (
-    FIELD_KPIS,
-    LOAD_AUDIT_TABLE,
-    OBJECTS,
-    RAW_SCHEMA,
-    LandingObject,
-    get_object,
-)
-from orchestration.ingestion import rejects
-from orchestration.ingestion.loader import BatchError, BatchResult, load_batches
-from orchestration.resources import WarehouseResource, retry_on_warehouse_lock
 from orchestration.settings import object_date_formats
 
 ERRORS_CHECK = "landing_errors"

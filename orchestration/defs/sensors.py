@@ -18,7 +18,7 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from orchestration.contract import OBJECTS
-from orchestration.resources import WarehouseResource
+from orchestration.defs.resources import WarehouseResource
 
 LANDING_SENSOR = "landing_folder_sensor"
 DATA_SUFFIXES = (".csv", ".parquet", ".jsonl")

@@ -14,9 +14,9 @@ from datetime import date
 
 import dagster as dg
 
-from orchestration.assets import prepare_manifest
-from orchestration.jobs import DAILY_JOB
-from orchestration.sensors import RANGE_END_TAG, RANGE_START_TAG
+from orchestration.defs.dbt_assets import prepare_manifest
+from orchestration.defs.jobs import DAILY_JOB
+from orchestration.defs.sensors import RANGE_END_TAG, RANGE_START_TAG
 from orchestration.settings import Settings
 
 

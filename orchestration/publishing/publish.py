@@ -23,7 +23,7 @@ import dagster as dg
 import duckdb
 
 from orchestration.contract import OBJECTS, RAW_SCHEMA
-from orchestration.resources import WarehouseResource, retry_on_warehouse_lock
+from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
 from orchestration.warehouse import connect_warehouse
 
 RUN_HISTORY = "run_history"

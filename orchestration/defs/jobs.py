@@ -13,7 +13,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from orchestration.resources import WAREHOUSE_WRITER_TAG, WAREHOUSE_WRITER_VALUE
+from orchestration.defs.resources import WAREHOUSE_WRITER_TAG, WAREHOUSE_WRITER_VALUE
 
 DAILY_JOB = "daily_pipeline"
 

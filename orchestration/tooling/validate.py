@@ -3,7 +3,7 @@
 Every contract object is loaded by the real loader (:func:`orchestration.ingestion.loader.load_batches`)
 into an in-memory DuckDB database, so the parsing, the rejects and the counts are exactly a run's; the
 blocking landing checks a run applies before committing (``validate_landing`` and
-``reject_rate_outcome`` of :mod:`orchestration.checks.landing`) run on the same rows. Then the report
+``reject_rate_outcome`` of :mod:`orchestration.quality.landing`) run on the same rows. Then the report
 says, per object and file: how the headers map to the contract (matched, extra kept, missing and the
 KPIs a missing column leaves partial), the detected format of each date and timestamp column, the rows
 that would load and be rejected with the top reasons and examples (``file:line column=value reason``),
@@ -474,13 +474,13 @@ def validate_object(
 ) -> ObjectReport:
     """Load ``obj`` for ``dates`` into ``con`` (an in-memory database) with the real loader, run the
     landing checks a run would, and describe the outcome."""
-    from orchestration.checks.landing import (
+    from orchestration.ingestion.loader import BatchError, load_batches
+    from orchestration.quality.landing import (
         known_currencies,
         known_stages_from_seed,
         reject_rate_outcome,
         validate_landing,
     )
-    from orchestration.ingestion.loader import BatchError, load_batches
 
     report = ObjectReport(obj.name, obj.core)
     outcomes: list[Any] = []

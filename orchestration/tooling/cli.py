@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from orchestration.demo_data import generate
+    from orchestration.tooling.demo_data import generate
 
     t0 = time.perf_counter()
     result = generate(
@@ -88,9 +88,9 @@ def _run_and_report(start: date, end: date, *, record: bool = False) -> int:
     _quiet_library_warnings()
     import dagster as dg
 
-    from orchestration.pipeline import run_pipeline
-    from orchestration.report import print_report
     from orchestration.settings import Settings
+    from orchestration.tooling.pipeline import run_pipeline
+    from orchestration.tooling.report import print_report
 
     settings = Settings.from_env()
     print(f"Running the pipeline through Dagster for extract dates {start}..{end} (one run)", flush=True)
@@ -102,7 +102,7 @@ def _run_and_report(start: date, end: date, *, record: bool = False) -> int:
     print(f"\nDagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'} in {seconds:.0f} s")
     print("slowest steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in slowest))
     if not result.success:
-        from orchestration.run_summary import failure_lines
+        from orchestration.tooling.run_summary import failure_lines
 
         print(
             f"failed steps: {', '.join(result.failed_steps)}; nothing was published "
@@ -120,8 +120,8 @@ def _run_and_report(start: date, end: date, *, record: bool = False) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from orchestration.demo_data import generate
     from orchestration.settings import Settings
+    from orchestration.tooling.demo_data import generate
 
     landing = Settings.from_env().landing_dir
     stamp = f"scale={args.scale} days={args.days} seed={args.seed} start={args.start}"
@@ -182,7 +182,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from orchestration.report import print_report
+    from orchestration.tooling.report import print_report
 
     print_report(args.published)
     return 0
@@ -197,7 +197,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 def _validate(args: argparse.Namespace) -> int:
     _quiet_library_warnings()
     from orchestration.settings import Settings
-    from orchestration.validate import exit_code, render_text, validate_landing_dir
+    from orchestration.tooling.validate import exit_code, render_text, validate_landing_dir
 
     landing = args.landing or Settings.from_env().landing_dir
     report = validate_landing_dir(landing, args.start, args.end or args.start)

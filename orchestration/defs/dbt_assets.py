@@ -5,7 +5,7 @@ Manifest: ``@dbt_assets`` needs ``target/manifest.json`` when the code location 
 parses once when the manifest is missing, and :func:`prepare_manifest` (used by ``run_pipeline``, the
 tests and the benchmarks) re-parses when a project file is newer than the manifest or the target
 changed. For a deployment run ``dagster-dbt project prepare-and-package --file
-orchestration/assets/dbt.py`` at build time.
+orchestration/defs/dbt_assets.py`` at build time.
 ``DBT_TARGET_PATH`` moves ``target/`` (e.g. to a scratch folder).
 
 dbt sources in schema ``raw`` map onto the raw assets ``["raw", <table>]`` (by ``meta.dagster.asset_key``
@@ -37,7 +37,7 @@ from dagster_dbt import (
 )
 
 from orchestration.contract import RAW_SCHEMA
-from orchestration.resources import WarehouseResource, retry_on_warehouse_lock
+from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
 from orchestration.settings import PROJECT_ROOT
 
 DBT_PROFILES_DIR = PROJECT_ROOT / "dbt_project"

@@ -72,10 +72,12 @@ class Measurement:
 
 
 def measure(args: list[str], env: dict[str, str] | None = None) -> Measurement:
-    """Run ``python -m orchestration.bench <args>`` in a child process; time it and sample its tree's RSS."""
+    """Run ``python -m orchestration.tooling.bench <args>`` in a child process; time it, sample its RSS."""
     stats_file = Path(env["SALES_WH_BENCH_STATS"]) if env and "SALES_WH_BENCH_STATS" in env else None
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "orchestration.bench", *args], env=env, cwd=PROJECT_ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.tooling.bench", *args], env=env, cwd=PROJECT_ROOT
+    )
     with TreeRssSampler(proc.pid) as sampler:
         code = proc.wait()
     seconds = time.perf_counter() - started
@@ -96,7 +98,9 @@ def _floor_select(obj: LandingObject, landing: Path) -> str:
     Timestamps carry their offset (``+0000``), so they are read as TIMESTAMPTZ, i.e. UTC instants.
     """
     pattern = str(landing / obj.name / "*" / "*.csv")
-    from orchestration.demo_data.writer import written_fields  # the demo leaves unsimulated fields out
+    from orchestration.tooling.demo_data.writer import (
+        written_fields,  # the demo leaves unsimulated fields out
+    )
 
     types = {f.name: ("TIMESTAMPTZ" if f.type == "timestamp" else f.duckdb_type) for f in written_fields(obj)}
     type_map = ", ".join(f"'{name}': '{typ}'" for name, typ in types.items())
@@ -178,7 +182,7 @@ DIALECT_DATE_FORMATS = {"report": "MDY"}
 def bench_dialects(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) -> dict:
     """Floor (DuckDB's typed read of the default demo files) against the loader's cost on the default
     files and on the same rows written in each export dialect."""
-    from orchestration.demo_data import generate
+    from orchestration.tooling.demo_data import generate
 
     threads = os.cpu_count() or 2
     root = workdir / scale / "dialects"
@@ -282,7 +286,7 @@ def render_dialects(result: dict) -> str:
 
 
 def run_pipeline_step(start: date, end: date, stats_path: Path | None) -> None:
-    from orchestration.pipeline import run_pipeline
+    from orchestration.tooling.pipeline import run_pipeline
 
     result = run_pipeline(start, end)
     if stats_path is not None:
@@ -300,7 +304,7 @@ def _machine() -> str:
 
 
 def bench(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) -> dict:
-    from orchestration.demo_data import generate
+    from orchestration.tooling.demo_data import generate
 
     root = workdir / scale
     landing = root / "landing"
@@ -426,7 +430,7 @@ def write_doc(section: str, scale: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m orchestration.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m orchestration.tooling.bench", description=__doc__)
     sub = parser.add_subparsers(dest="cmd")
     p_floor = sub.add_parser("floor")
     p_floor.add_argument("--landing", type=Path, required=True)

@@ -17,7 +17,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from orchestration.resources import WarehouseResource, retry_on_warehouse_lock
+from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
 
 MART_SCHEMA = "marts"
 CORE_SCHEMA = "core"

@@ -1,1 +1,0 @@
-"""Data-quality checks: landing batches (``landing``) and KPI marts (``marts``)."""

@@ -1,0 +1,1 @@
+"""Publishing: the atomic, read-only copy of the checked warehouse that BI tools open."""

@@ -78,6 +78,8 @@ class Field:
     name: str
     type: FieldType = "string"
     required: bool = False
+    #: What the field means when its name does not say it (rendered into the dbt sources YAML).
+    description: str = ""
 
     @property
     def column(self) -> str:
@@ -130,14 +132,17 @@ class LandingObject:
         return {f.column: f.duckdb_type for f in self.fields}
 
 
-def _f(spec: str) -> tuple[Field, ...]:
-    """Parse ``"*Id:id *Name OwnerId:id Amount:amount"``: ``*`` marks required, ``:type`` the type."""
+def _f(spec: str, **descriptions: str) -> tuple[Field, ...]:
+    """Parse ``"*Id:id *Name OwnerId:id Amount:amount"``: ``*`` marks required, ``:type`` the type;
+    keyword arguments describe fields by name (``SortOrder="position in the sales process"``)."""
     out = []
     for token in spec.split():
         required = token.startswith("*")
         token = token.lstrip("*")
         name, _, typ = token.partition(":")
-        out.append(Field(name, typ or "string", required))  # type: ignore[arg-type]
+        out.append(Field(name, typ or "string", required, descriptions.pop(name, "")))  # type: ignore[arg-type]
+    if descriptions:
+        raise ValueError(f"descriptions of fields not in {spec!r}: {', '.join(descriptions)}")
     return tuple(out)
 
 
@@ -218,14 +223,18 @@ OBJECTS: tuple[LandingObject, ...] = (
         _f(
             "*Id:id OwnerId:id StartDateTime:timestamp Type EventSubtype Subject EndDateTime:timestamp "
             "DurationInMinutes:integer ActivityDate:date WhoId:id WhatId:id AccountId:id "
-            "IsDeleted:boolean SystemModstamp:timestamp"
+            "IsDeleted:boolean SystemModstamp:timestamp",
+            EventSubtype="`Event` for calendar events; classifies an event without Type",
         ),
         non_negative=("DurationInMinutes",),
         description="Calendar events: meetings, demos, travel, training.",
     ),
     LandingObject(
         "ForecastingQuota",
-        _f("*Id:id QuotaOwnerId:id StartDate:date QuotaAmount:amount CurrencyIsoCode ForecastingTypeId:id"),
+        _f(
+            "*Id:id QuotaOwnerId:id StartDate:date QuotaAmount:amount CurrencyIsoCode ForecastingTypeId:id",
+            ForecastingTypeId="the forecast type the quota belongs to (var `quota_forecasting_type_id`)",
+        ),
         version_field=None,
         non_negative=("QuotaAmount",),
         description="One quota per owner per forecast period (quarter by default).",
@@ -266,7 +275,10 @@ OBJECTS: tuple[LandingObject, ...] = (
         "OpportunityStage",
         _f(
             "*ApiName MasterLabel IsActive:boolean IsClosed:boolean IsWon:boolean DefaultProbability:number "
-            "ForecastCategoryName SortOrder:integer"
+            "ForecastCategoryName SortOrder:integer",
+            ApiName="the value opportunities carry in StageName",
+            DefaultProbability="percent 0-100",
+            SortOrder="position in the sales process",
         ),
         key=("ApiName",),
         version_field=None,
@@ -276,7 +288,10 @@ OBJECTS: tuple[LandingObject, ...] = (
     ),
     LandingObject(
         "LeadStatus",
-        _f("*ApiName MasterLabel IsConverted:boolean IsDefault:boolean SortOrder:integer"),
+        _f(
+            "*ApiName MasterLabel IsConverted:boolean IsDefault:boolean SortOrder:integer",
+            ApiName="the value leads carry in Status",
+        ),
         key=("ApiName",),
         version_field=None,
         key_fallbacks=(("ApiName", "MasterLabel"),),

@@ -759,3 +759,9 @@ def test_an_unterminated_quote_names_its_file(warehouse, tmp_path):
     with pytest.raises(BatchError, match=r"b\.csv: unreadable CSV file"):
         load_batches(warehouse, ROLE, tmp_path, [D2])
     assert warehouse.execute("SELECT count(*) FROM raw.user_role").fetchone()[0] == 0
+
+
+def test_a_call_for_no_extract_date_loads_nothing_and_does_not_fail(warehouse, tmp_path):
+    """An optional object that was never landed has no extract dates: loading it is a no-op."""
+    assert load_batches(warehouse, get_object("OpportunityStage"), tmp_path, []) == []
+    assert warehouse.execute("SELECT count(*) FROM raw._load_audit").fetchone() == (0,)

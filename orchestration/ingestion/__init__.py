@@ -1,1 +1,9 @@
-"""Loading landing files into the raw layer (see ``loader``)."""
+"""Loading landing files into the raw layer. Callers use :mod:`.loader`; the steps, in load order:
+
+- ``discovery``: batch folders and their files; ``headers``: headers matched to the contract, groups;
+- ``readers``: Parquet, JSON Lines and the shared read helpers; ``csv_reader``: CSV records and lines;
+- ``staging``: files into the stage; ``casting``: casts, formats, cell rejects;
+- ``load``: the transaction (partitions, duplicates, audit); ``schema``: the raw tables;
+- ``batch``: shared types; ``temp``: the load's temp tables; ``formats``, ``rejects``: date formats,
+  reject summaries.
+"""

@@ -14,7 +14,7 @@ export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 # Instance config (one warehouse-writing run at a time); copied into DAGSTER_HOME when it has none.
 DAGSTER_YAML := orchestration/dagster.yaml
 
-.PHONY: install dagster-home run test test-spark test-fast lint format ui bench docs clean
+.PHONY: install dagster-home run test test-spark test-fast lint format twins ui bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,9 +34,7 @@ run: install dagster-home
 	$(BIN)/sales-wh demo --scale $(SCALE) --days $(DAYS) --seed $(SEED) --start $(START)
 
 ## Lint, then the whole test suite (unit, dbt, Dagster end-to-end, PostgreSQL portability when a server is up).
-test: install
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint
 	$(BIN)/pytest
 
 ## dbt models on a local Apache Spark (dbt-spark session; needs Java 17), compared with DuckDB. Slow.
@@ -47,13 +45,22 @@ test-spark: install
 test-fast: install
 	$(BIN)/pytest -m "not e2e"
 
+## ruff, SQLFluff (dbt templater), mypy, and the generated twins (sources YAML, KPI_DEFINITIONS.md) up to date.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	SALES_WH_WAREHOUSE=:memory: $(BIN)/sqlfluff lint models dbt_project --processes 2
+	$(BIN)/mypy --config-file mypy.ini
+	$(BIN)/python -m orchestration.tooling.twins all --check
+
+## Regenerate the twins: dbt sources YAML from orchestration/contract.py, docs/KPI_DEFINITIONS.md from the doc blocks.
+twins: install
+	$(BIN)/python -m orchestration.tooling.twins all --write
 
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+	SALES_WH_WAREHOUSE=:memory: $(BIN)/sqlfluff fix models dbt_project --processes 2
 
 ## Dagster UI with the asset graph, checks, schedule and sensor (http://127.0.0.1:3000).
 ui: install dagster-home

@@ -6,33 +6,35 @@ import dagster as dg
 from dagster_dbt import DbtProject
 
 from orchestration.defs.dbt_assets import build_dbt_assets, dbt_model_keys, load_dbt_project
-from orchestration.defs.jobs import build_daily_job
+from orchestration.defs.freshness import build_freshness_checks
+from orchestration.defs.jobs import daily_job
 from orchestration.defs.mart_checks import build_mart_checks
-from orchestration.defs.raw_assets import build_raw_assets, daily_partitions
+from orchestration.defs.partitions import daily_partitions
+from orchestration.defs.publish_asset import build_publish_asset
+from orchestration.defs.raw_assets import build_raw_assets
 from orchestration.defs.resources import build_resources
 from orchestration.defs.schedules import build_daily_schedule
 from orchestration.defs.sensors import build_landing_sensor
-from orchestration.publishing.publish import build_publish_asset
 from orchestration.settings import Settings
+from orchestration.warehouse import CORE_SCHEMA, MARTS_SCHEMA
 
 
 def build_defs(settings: Settings | None = None, project: DbtProject | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     project = project or load_dbt_project(settings.dbt_target)
     partitions = daily_partitions(settings.partition_start, settings.schedule_timezone)
-    marts = dbt_model_keys(project, "marts")
-    core = dbt_model_keys(project, "core")
-    job = build_daily_job(partitions)
+    marts = dbt_model_keys(project, MARTS_SCHEMA)
+    core = dbt_model_keys(project, CORE_SCHEMA)
     return dg.Definitions(
         assets=[
             *build_raw_assets(partitions),
             build_dbt_assets(project),
             build_publish_asset([*marts, *core]),
         ],
-        asset_checks=build_mart_checks(marts),
-        jobs=[job],
-        schedules=[build_daily_schedule(job, settings)],
-        sensors=[build_landing_sensor(job, partitions)],
+        asset_checks=[*build_mart_checks(marts), *build_freshness_checks(settings)],
+        jobs=[daily_job],
+        schedules=[build_daily_schedule(settings)],
+        sensors=[build_landing_sensor(partitions)],
         resources=build_resources(settings, project),
     )
 

@@ -12,10 +12,31 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# The default of every setting, once (README: Configuration lists them; tests/test_configuration.py
+# compares the two). Paths are relative to SALES_WH_DATA_DIR.
+DEFAULT_DATA_DIR = "data"
+DEFAULT_LANDING_DIR = "landing"
+DEFAULT_WAREHOUSE_FILE = "warehouse.duckdb"
+DEFAULT_PUBLISHED_FILE = "published.duckdb"
+DEFAULT_DBT_TARGET = "duckdb"
+DEFAULT_MEMORY_LIMIT = "4GB"
+DEFAULT_THREADS = 2
+DEFAULT_DATE_FORMATS = ""
+DEFAULT_PARTITION_START = date(2025, 1, 1)
+DEFAULT_SCHEDULE_CRON = "0 6 * * *"
+DEFAULT_SCHEDULE_TIMEZONE = "UTC"
+DEFAULT_MAX_REJECT_RATE = 0.05
+DEFAULT_GX_MAX_ROWS = 250_000
+DEFAULT_FRESHNESS_ERROR_DAYS = 3
+
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default
+
+
+def _path(name: str, default: Path) -> Path:
+    return Path(_env(name, str(default))).absolute()
 
 
 def parse_date_formats(spec: str) -> dict[str, str]:
@@ -66,6 +87,13 @@ def _gx_max_rows(text: str) -> int:
     return rows
 
 
+def _freshness_error_days(text: str) -> int:
+    days = int(text)
+    if days < 1:
+        raise ValueError(f"SALES_WH_FRESHNESS_ERROR_DAYS must be a number of days (1 or more), got {text!r}")
+    return days
+
+
 @dataclass(frozen=True)
 class Settings:
     landing_dir: Path
@@ -79,25 +107,33 @@ class Settings:
     schedule_cron: str
     schedule_timezone: str
     #: Largest share of a batch's source rows that may be rejected before its landing check fails.
-    max_reject_rate: float = 0.05
+    max_reject_rate: float = DEFAULT_MAX_REJECT_RATE
     #: Largest batch (rows of one validation) the landing checks run with Great Expectations on a pandas
     #: frame; larger ones (a backfill) run as SQL inside DuckDB, with the same outcomes.
-    gx_max_rows: int = 250_000
+    gx_max_rows: int = DEFAULT_GX_MAX_ROWS
+    #: Days an expected daily extract may be missing before its (non-blocking) freshness check fails
+    #: with ERROR severity instead of WARN (orchestration/defs/freshness.py).
+    freshness_error_days: int = DEFAULT_FRESHNESS_ERROR_DAYS
 
     @classmethod
     def from_env(cls) -> Settings:
-        data_dir = Path(_env("SALES_WH_DATA_DIR", "data"))
+        data_dir = Path(_env("SALES_WH_DATA_DIR", DEFAULT_DATA_DIR))
         return cls(
-            landing_dir=Path(_env("SALES_WH_LANDING_DIR", str(data_dir / "landing"))).absolute(),
-            warehouse_path=Path(_env("SALES_WH_WAREHOUSE", str(data_dir / "warehouse.duckdb"))).absolute(),
-            published_path=Path(_env("SALES_WH_PUBLISHED", str(data_dir / "published.duckdb"))).absolute(),
-            dbt_target=_env("SALES_WH_DBT_TARGET", "duckdb"),
-            memory_limit=_env("SALES_WH_MEMORY_LIMIT", "4GB"),
-            threads=int(_env("SALES_WH_THREADS", "2")),
-            date_formats=parse_date_formats(_env("SALES_WH_DATE_FORMATS", "")),
-            partition_start=date.fromisoformat(_env("SALES_WH_PARTITION_START", "2025-01-01")),
-            schedule_cron=_env("SALES_WH_SCHEDULE_CRON", "0 6 * * *"),
-            schedule_timezone=_env("SALES_WH_SCHEDULE_TIMEZONE", "UTC"),
-            max_reject_rate=_reject_rate(_env("SALES_WH_MAX_REJECT_RATE", "0.05")),
-            gx_max_rows=_gx_max_rows(_env("SALES_WH_GX_MAX_ROWS", "250000")),
+            landing_dir=_path("SALES_WH_LANDING_DIR", data_dir / DEFAULT_LANDING_DIR),
+            warehouse_path=_path("SALES_WH_WAREHOUSE", data_dir / DEFAULT_WAREHOUSE_FILE),
+            published_path=_path("SALES_WH_PUBLISHED", data_dir / DEFAULT_PUBLISHED_FILE),
+            dbt_target=_env("SALES_WH_DBT_TARGET", DEFAULT_DBT_TARGET),
+            memory_limit=_env("SALES_WH_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
+            threads=int(_env("SALES_WH_THREADS", str(DEFAULT_THREADS))),
+            date_formats=parse_date_formats(_env("SALES_WH_DATE_FORMATS", DEFAULT_DATE_FORMATS)),
+            partition_start=date.fromisoformat(
+                _env("SALES_WH_PARTITION_START", DEFAULT_PARTITION_START.isoformat())
+            ),
+            schedule_cron=_env("SALES_WH_SCHEDULE_CRON", DEFAULT_SCHEDULE_CRON),
+            schedule_timezone=_env("SALES_WH_SCHEDULE_TIMEZONE", DEFAULT_SCHEDULE_TIMEZONE),
+            max_reject_rate=_reject_rate(_env("SALES_WH_MAX_REJECT_RATE", str(DEFAULT_MAX_REJECT_RATE))),
+            gx_max_rows=_gx_max_rows(_env("SALES_WH_GX_MAX_ROWS", str(DEFAULT_GX_MAX_ROWS))),
+            freshness_error_days=_freshness_error_days(
+                _env("SALES_WH_FRESHNESS_ERROR_DAYS", str(DEFAULT_FRESHNESS_ERROR_DAYS))
+            ),
         )

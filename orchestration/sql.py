@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import duckdb
+
 
 def q(name: str) -> str:
     """Quote an SQL identifier."""
@@ -11,3 +15,11 @@ def q(name: str) -> str:
 def lit(value: str) -> str:
     """An SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple[Any, ...]:
+    """The one row of a query that always returns one (an aggregate, ``current_setting``)."""
+    row = con.execute(sql, params).fetchone()
+    if row is None:
+        raise RuntimeError(f"query returned no row: {sql[:200]}")
+    return row

@@ -21,6 +21,8 @@ import pytest
 
 from orchestration.defs.dbt_assets import DBT_PROFILES_DIR, fingerprint_path
 from orchestration.settings import PROJECT_ROOT
+from orchestration.warehouse import CORE_SCHEMA, INTERMEDIATE_SCHEMA, MARTS_SCHEMA, STAGING_SCHEMA
+from tests.conftest import DemoLanding, PipelineEnv
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +30,7 @@ START = date(2025, 1, 1)
 DAYS = 30
 BACKFILL_END = START + timedelta(days=DAYS - 3)
 RELOADED = START + timedelta(days=9)
-SCHEMAS = ("staging", "intermediate", "core", "marts")
+SCHEMAS = (STAGING_SCHEMA, INTERMEDIATE_SCHEMA, CORE_SCHEMA, MARTS_SCHEMA)
 #: Differs between an incremental and a full build by design (when a row was written).
 BUILD_COLUMNS = {"_built_at"}
 
@@ -86,23 +88,17 @@ def _live_tasks_in_landing(landing: Path) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def incremental(tmp_path_factory: pytest.TempPathFactory):
-    from orchestration.tooling.demo_data import generate
+def incremental(
+    tmp_path_factory: pytest.TempPathFactory, demo_landing: DemoLanding, pipeline_env: PipelineEnv
+):
     from orchestration.tooling.pipeline import run_pipeline
 
     base = tmp_path_factory.mktemp("incremental")
     warehouse = base / "warehouse.duckdb"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SALES_WH_LANDING_DIR", str(base / "landing"))
-    mp.setenv("SALES_WH_WAREHOUSE", str(warehouse))
-    mp.setenv("SALES_WH_PUBLISHED", str(base / "published.duckdb"))
-    mp.setenv("SALES_WH_PARTITION_START", START.isoformat())
-    mp.setenv("DBT_TARGET_PATH", str(base / "dbt_target"))
-    mp.delenv("DAGSTER_HOME", raising=False)
-    generate(base / "landing", scale="S", days=DAYS, seed=11, start=START, progress=False)
+    demo_landing(days=DAYS, seed=11, start=START, into=base / "landing")
     # No Event extract on the first day: its base model is first built empty, then fills incrementally.
     shutil.rmtree(base / "landing" / "Event" / START.isoformat())
-    try:
+    with pipeline_env(base, partition_start=START):
         assert run_pipeline(START, START).success
         with duckdb.connect(str(warehouse), read_only=True) as con:
             assert con.execute("select count(*) from staging.base_salesforce__events").fetchone()[0] == 0
@@ -123,8 +119,6 @@ def incremental(tmp_path_factory: pytest.TempPathFactory):
         for day in (BACKFILL_END + timedelta(days=1), BACKFILL_END + timedelta(days=2)):
             assert run_pipeline(day, day).success
         yield {"base": base, "warehouse": warehouse, "before": before, "dropped": dropped}
-    finally:
-        mp.undo()
 
 
 def test_daily_runs_build_incrementally(incremental) -> None:

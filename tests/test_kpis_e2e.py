@@ -20,7 +20,8 @@ import pytest
 
 from orchestration.contract import OBJECTS
 from orchestration.ingestion.loader import ensure_raw_schema, list_extract_dates, load_batches
-from orchestration.tooling.demo_data import generate
+from orchestration.tooling.cli import DEMO_DAYS, DEMO_SEED
+from tests.conftest import DemoLanding
 
 pytestmark = pytest.mark.e2e
 
@@ -34,11 +35,11 @@ COHORT_MONTH = pd.Timestamp("2025-03-01")
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Generate S-scale landing files, load every object, run ``dbt build``; (landing dir, warehouse)."""
+def built(tmp_path_factory: pytest.TempPathFactory, demo_landing: DemoLanding) -> tuple[Path, Path]:
+    """The demo's S-scale landing files (CSV, API headers), every object loaded, ``dbt build`` run;
+    (landing dir, warehouse)."""
     tmp = tmp_path_factory.mktemp("kpi_e2e")
-    landing, warehouse = tmp / "landing", tmp / "warehouse.duckdb"
-    generate(landing, scale="S", fmt="csv", header_style="api", progress=False)
+    landing, warehouse = demo_landing(days=DEMO_DAYS, seed=DEMO_SEED), tmp / "warehouse.duckdb"
     con = duckdb.connect(str(warehouse))
     try:
         ensure_raw_schema(con)

@@ -267,11 +267,21 @@ def test_corrupt_parquet_is_a_batch_error(warehouse, tmp_path):
 
 
 def test_invalid_utf8_is_a_batch_error(warehouse, tmp_path):
+    # Issue 15 (bad-input corpus, windows1252/latin1): bytes that are not UTF-8 throughout are read as
+    # Windows-1252 (Excel's "CSV" on Windows) and the batch says so, instead of refusing the file. A file
+    # that mixes UTF-8 text with such bytes is still refused: no single encoding reads it right.
     path = write(tmp_path, "Opportunity", D2, "a.csv", f"{OPP_HEADER}\n")
     path.write_bytes(
         path.read_bytes() + opp_row(1).replace("Prospecting", "Prosp\xe9cting").encode("latin-1")
     )
-    with pytest.raises(BatchError, match=r"a\.csv"):
+    (result,) = load_batches(warehouse, OPP, tmp_path, [D2])
+    assert result.notes == ("Opportunity/2025-01-02/a.csv: read as Windows-1252",)
+    assert warehouse.execute("SELECT stage_name FROM raw.opportunity").fetchall() == [("Prospécting",)]
+    path.write_bytes(
+        f"{OPP_HEADER}\n{opp_row(1).replace('Prospecting', 'Prospécting')}\n".encode()
+        + opp_row(2).replace("Prospecting", "Prosp\xe9cting").encode("latin-1")
+    )
+    with pytest.raises(BatchError, match=r"a\.csv: mixes encodings"):
         load_batches(warehouse, OPP, tmp_path, [D2])
 
 
@@ -505,12 +515,15 @@ def test_before_commit_refusal_rolls_back_and_keeps_previous_partition(warehouse
 # ------------------------------------------------------------------ every source row loaded or rejected
 
 
-def test_blank_first_line_is_a_batch_error(warehouse, tmp_path):
+def test_blank_first_line_is_skipped(warehouse, tmp_path):
+    # Issue 15 (bad-input corpus, blank_first_line): a blank line before the header no longer refuses
+    # the file; the header is the first non-blank line and lines keep their physical numbers.
     write(tmp_path, "UserRole", D2, "a.csv", "\nId,Name\n00EA,x\n00EB,y")
     ensure_raw_schema(warehouse)
-    with pytest.raises(BatchError, match=r"a\.csv: no header on line 1"):
-        load_batches(warehouse, ROLE, tmp_path, [D2])
-    assert warehouse.execute("SELECT count(*) FROM raw._load_audit").fetchone()[0] == 0
+    (result,) = load_batches(warehouse, ROLE, tmp_path, [D2])
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (2, 2, 0)
+    rel = "UserRole/2025-01-02/a.csv"
+    assert role_lines(warehouse) == [(rel, 3, "00EA", "x"), (rel, 4, "00EB", "y")]
 
 
 def test_header_of_empty_cells_is_a_batch_error(warehouse, tmp_path):
@@ -743,12 +756,15 @@ def test_a_ragged_row_spanning_lines_after_blank_and_quoted_lines(warehouse, tmp
     assert role_lines(warehouse) == [(rel, 3, "00E1", "a\r\nb"), (rel, 9, "00E3", "c")]
 
 
-def test_an_odd_stray_quote_the_reader_accepts_still_fails_the_file(warehouse, tmp_path):
-    # DuckDB reads x"y as a plain value, but the quote makes line 3 look like part of line 2's record:
-    # the two reads disagree on the records, so the file is refused rather than numbered by guess.
+def test_a_quote_inside_an_unquoted_field_is_literal(warehouse, tmp_path):
+    # Issue 15 (bad-input corpus, quote_inside_unquoted_field): a quote inside an unquoted field is
+    # literal (RFC 4180 as Excel, Python's csv and Salesforce read it: a quote opens a value only at
+    # the start of a field), so x"y no longer makes line 3 look like part of line 2's record: it loads.
     write(tmp_path, "UserRole", D2, "a.csv", f'{ROLE_HEADER}\n00E1,x"y,\n00E2,b,\n')
-    with pytest.raises(BatchError, match=r"a\.csv: unreadable CSV file: its records could not be told apart"):
-        load_batches(warehouse, ROLE, tmp_path, [D2])
+    (result,) = load_batches(warehouse, ROLE, tmp_path, [D2])
+    assert (result.source_rows, result.loaded_rows, result.rejected_rows) == (2, 2, 0)
+    rel = "UserRole/2025-01-02/a.csv"
+    assert role_lines(warehouse) == [(rel, 2, "00E1", 'x"y'), (rel, 3, "00E2", "b")]
 
 
 def test_an_unterminated_quote_names_its_file(warehouse, tmp_path):

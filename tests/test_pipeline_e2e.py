@@ -13,6 +13,9 @@ import duckdb
 import pandas as pd
 import pytest
 
+from orchestration.defs.tags import WAREHOUSE_WRITER_TAG
+from tests.conftest import DemoLanding, PipelineEnv
+
 pytestmark = pytest.mark.e2e
 
 START = date(2025, 1, 1)
@@ -64,20 +67,11 @@ def won_opportunities_in_landing(landing: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory):
-    from orchestration.tooling.demo_data import generate
-
+def env(tmp_path_factory: pytest.TempPathFactory, demo_landing: DemoLanding, pipeline_env: PipelineEnv):
     base = tmp_path_factory.mktemp("e2e")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SALES_WH_LANDING_DIR", str(base / "landing"))
-    mp.setenv("SALES_WH_WAREHOUSE", str(base / "warehouse.duckdb"))
-    mp.setenv("SALES_WH_PUBLISHED", str(base / "published.duckdb"))
-    mp.setenv("SALES_WH_PARTITION_START", START.isoformat())
-    mp.setenv("DBT_TARGET_PATH", str(base / "dbt_target"))
-    mp.delenv("DAGSTER_HOME", raising=False)
-    generate(base / "landing", scale="S", days=DAYS, seed=7, start=START, progress=False)
-    yield base
-    mp.undo()
+    demo_landing(days=DAYS, seed=7, start=START, into=base / "landing")
+    with pipeline_env(base, partition_start=START):
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -210,6 +204,4 @@ def test_batch_missing_its_key_column_fails_its_check_and_is_not_published(env: 
 
 
 def test_every_run_carries_the_warehouse_writer_tag(first_run) -> None:
-    from orchestration.defs.resources import WAREHOUSE_WRITER_TAG
-
     assert WAREHOUSE_WRITER_TAG in first_run.instance.get_run_by_id(first_run.run_id).tags

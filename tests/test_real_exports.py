@@ -27,6 +27,7 @@ import duckdb
 import pytest
 
 from orchestration.contract import LOAD_AUDIT_TABLE, RAW_SCHEMA, REJECTS_TABLE, get_object
+from tests.conftest import PipelineEnv
 
 pytestmark = pytest.mark.e2e
 
@@ -169,36 +170,29 @@ def extract_dates(landing: Path) -> list[date]:
     return sorted({date.fromisoformat(p.name) for p in folders})
 
 
-def run_export(name: str, base: Path) -> ExportRun:
+def run_export(name: str, base: Path, pipeline_env: PipelineEnv) -> ExportRun:
     """Copy one fixture to ``base`` and run the whole pipeline over its extract dates, with no settings."""
     from orchestration.tooling.pipeline import run_pipeline
 
     landing = base / "landing"
     shutil.copytree(EXPORTS / name, landing, ignore=shutil.ignore_patterns("README*"))
-    mp = pytest.MonkeyPatch()
-    try:
-        mp.setenv("SALES_WH_LANDING_DIR", str(landing))
-        mp.setenv("SALES_WH_WAREHOUSE", str(base / "warehouse.duckdb"))
-        mp.setenv("SALES_WH_PUBLISHED", str(base / "published.duckdb"))
-        mp.setenv("DBT_TARGET_PATH", str(base / "dbt_target"))
-        # no settings: the formats must be detected; default partition start (2025-01-01)
-        for var in ("SALES_WH_DATE_FORMATS", "SALES_WH_PARTITION_START", "DAGSTER_HOME"):
-            mp.delenv(var, raising=False)
+    # no settings: the formats must be detected; default partition start
+    with pipeline_env(base, partition_start=None):
         dates = extract_dates(landing)
         result = run_pipeline(dates[0], dates[-1])
-    finally:
-        mp.undo()
     return ExportRun(name, landing, base / "warehouse.duckdb", base / "published.duckdb", result)
 
 
 @pytest.fixture(scope="module")
-def export_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], ExportRun]:
+def export_run(
+    tmp_path_factory: pytest.TempPathFactory, pipeline_env: PipelineEnv
+) -> Callable[[str], ExportRun]:
     """``export_run(name)``: the pipeline run of one fixture (run once per module, on first use)."""
     runs: dict[str, ExportRun] = {}
 
     def get(name: str) -> ExportRun:
         if name not in runs:
-            runs[name] = run_export(name, tmp_path_factory.mktemp(name))
+            runs[name] = run_export(name, tmp_path_factory.mktemp(name), pipeline_env)
         return runs[name]
 
     return get

@@ -30,9 +30,13 @@
     (select coalesce(max(_loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})) from {{ this }})
 {%- endset -%}
 {%- set own = [] -%}
-{%- for column in adapter.get_columns_in_relation(this) -%}{%- do own.append(column.name | lower) -%}{%- endfor -%}
+{%- for column in adapter.get_columns_in_relation(this) -%}
+{%- do own.append(column.name | lower) -%}
+{%- endfor -%}
 {%- set kept_columns = [] -%}
-{%- for column in own if column not in ('_key', '_is_deleted', '_built_at') -%}{%- do kept_columns.append(column) -%}{%- endfor -%}
+{%- for column in own if column not in ('_key', '_is_deleted', '_built_at') -%}
+{%- do kept_columns.append(column) -%}
+{%- endfor -%}
 {%- set added_columns = [] -%}
 {%- for column in adapter.get_columns_in_relation(relation) if (column.name | lower) not in own -%}
 {%- do added_columns.append(column.name | lower) -%}
@@ -111,30 +115,4 @@ flagged as (
 )
 
 select * from flagged
-{%- endmacro %}
-
-
-{#- The start of this dbt invocation as a timestamp: the same value in every model of one build. -#}
-{% macro built_at() -%}
-    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }})
-{%- endmacro %}
-
-
-{#-
-    In an incremental model keyed by an entity (a lead, an opportunity): the keys whose rows changed
-    since this model's last build, from each `(relation, key column)` pair, i.e. the rows written there
-    after the latest `_built_at` this model keeps (all keys when it is empty). Rebuilding these keys
-    from all their rows, with delete+insert on the key, gives what a full build gives.
-        where lead_id in ({{ changed_keys([(ref('base_salesforce__leads'), '_key')]) }})
--#}
-{% macro changed_keys(sources) -%}
-    {%- for relation, column in sources %}
-    select {{ column }} from {{ relation }}
-    where _built_at > (
-        select coalesce(max(_built_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})) from {{ this }}
-    )
-    {%- if not loop.last %}
-    union
-    {%- endif %}
-    {%- endfor %}
 {%- endmacro %}

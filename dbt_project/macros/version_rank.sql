@@ -6,7 +6,7 @@
     later file name and line, so the choice never depends on the engine's row order.
 
     Portable: a plain row_number() window (no QUALIFY). Staging models use it through
-    latest_records (below), which keeps rank 1 and drops deleted records.
+    latest_records (latest_records.sql), which keeps rank 1 and drops deleted records.
 -#}
 {% macro version_rank(key_columns, version_column=none) -%}
     row_number() over (
@@ -21,29 +21,4 @@
             _source_file desc,
             _source_line desc
     )
-{%- endmacro %}
-
-{#-
-    The latest version of each record of a raw table, with all its columns (plus `version_rank`,
-    always 1), so a staging model only renames and casts:
-        latest as ( {{ latest_records('source', ['id'], 'system_modstamp', 'is_deleted') }} )
-
-    `relation`: the import CTE's name or a relation. `deleted_column`: the soft-delete flag, for
-    objects that have one; a null flag means not deleted. Deletion is decided on the latest version
-    only, so a later undelete brings the record back (and a deleted record never falls back to an
-    older, undeleted version).
-
-    Portable: a subquery with a plain row_number() window (no QUALIFY, no `* exclude`).
--#}
-{% macro latest_records(relation, key_columns, version_column=none, deleted_column=none) -%}
-    select * from (
-        select
-            versions.*,
-            {{ version_rank(key_columns, version_column) }} as version_rank
-        from {{ relation }} as versions
-    ) as ranked
-    where version_rank = 1
-    {%- if deleted_column %}
-        and not coalesce({{ deleted_column }}, false)
-    {%- endif %}
 {%- endmacro %}

@@ -5,7 +5,6 @@
     A view: a row-level rename and union that only fct_activities reads, so materialising it would
     copy every activity once more per build. Its key is tested on fct_activities (one row each).
 -#}
-{{ config(materialized='view') }}
 
 with tasks as (
 

@@ -3,24 +3,18 @@
     lead_statuses seed, plus the status the lead had at creation (the first change's OldValue, or
     the current status when the status never changed).
 
-    Incremental (delete+insert on lead_id): only leads whose record or history changed since the last
-    build are rebuilt, from all their history (a live lead always has its 'created' step, so its old
-    rows are always replaced); the post-hook drops deleted leads. Spark rebuilds it as a table.
+    Incremental by entity (`incremental_by_entity`, delete+insert on lead_id): only leads whose record
+    or history changed since the last build are rebuilt, from all their history (a live lead always has
+    its 'created' step, so its old rows are always replaced); the post-hook drops deleted leads. Spark
+    rebuilds it as a table.
 -#}
 -- depends_on: {{ ref('base_salesforce__leads') }}, {{ ref('base_salesforce__lead_history') }}
-{{ config(
-    materialized=('table' if target.type == 'spark' else 'incremental'),
-    incremental_strategy='delete+insert',
-    on_schema_change='append_new_columns',
-    unique_key='lead_id',
-    post_hook=[
-        "{% if is_incremental() %}delete from {{ this }} where lead_id in (select _key from "
-        ~ "{{ ref('base_salesforce__leads') }} where _is_deleted){% endif %}"
-    ]
-) }}
+{{ config(**incremental_by_entity('lead_id', removed_in=[
+    {'model': 'base_salesforce__leads', 'key': '_key'},
+])) }}
 
 {%- set changed_leads -%}
-    {{ changed_keys([(ref('base_salesforce__leads'), '_key'), (ref('base_salesforce__lead_history'), 'lead_id')]) }}
+{{ changed_keys([(ref('base_salesforce__leads'), '_key'), (ref('base_salesforce__lead_history'), 'lead_id')]) }}
 {%- endset %}
 
 with leads as (

@@ -43,12 +43,12 @@ from_landed as (
 from_seed as (
 
     select
-        status,
-        lifecycle_stage,
-        lifecycle_order,
+        seed.status,
+        seed.lifecycle_stage,
+        seed.lifecycle_order,
         'seed' as status_source
     from seed
-    where status not in (select status from landed)
+    where seed.status not in (select landed.status from landed)
 
 ),
 

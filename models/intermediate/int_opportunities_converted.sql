@@ -23,7 +23,7 @@ currency_types as (
 
 rates_resolved as (
 
-    -- the shared lookup (macros/corporate_conversion_rate.sql), at the close date
+    -- the shared lookup (macros/select_with_corporate_rate.sql), at the close date
     {{ select_with_corporate_rate('opportunities', 'currency_code', 'close_date') }}
 
 ),

@@ -4,23 +4,19 @@
     entry from nowhere. Amount or close-date changes within a stage are not entries.
     Named int_<entity>_<verb>s: history rows filtered to stage entries.
 
-    Incremental (delete+insert on opportunity_id): only opportunities with a history row written since
-    the last build are re-sequenced, from all their history; the post-hook drops opportunities whose
-    history is all gone (deleted rows, tombstones). Spark rebuilds it as a table.
+    Incremental by entity (`incremental_by_entity`, delete+insert on opportunity_id): only opportunities
+    with a history row written since the last build are re-sequenced, from all their history; the
+    post-hook drops opportunities whose history is all gone (deleted rows, tombstones). Spark rebuilds
+    it as a table.
 -#}
 -- depends_on: {{ ref('base_salesforce__opportunity_history') }}
-{{ config(
-    materialized=('table' if target.type == 'spark' else 'incremental'),
-    incremental_strategy='delete+insert',
-    on_schema_change='append_new_columns',
-    unique_key='opportunity_id',
-    post_hook=[
-        "{% if is_incremental() %}delete from {{ this }} where opportunity_id in (select opportunity_id from "
-        ~ "{{ ref('base_salesforce__opportunity_history') }} where _is_deleted) and opportunity_id not in "
-        ~ "(select opportunity_id from {{ ref('stg_salesforce__opportunity_history') }} "
-        ~ "where opportunity_id is not null){% endif %}"
-    ]
-) }}
+{{ config(**incremental_by_entity('opportunity_id', removed_in=[
+    {
+        'model': 'base_salesforce__opportunity_history',
+        'key': 'opportunity_id',
+        'unless_in': 'stg_salesforce__opportunity_history',
+    },
+])) }}
 
 with history as (
 

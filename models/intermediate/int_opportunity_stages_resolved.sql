@@ -36,9 +36,11 @@ newer_seed as (
 
 used_stages as (
 
-    select stage_name from {{ ref('stg_salesforce__opportunities') }} where stage_name is not null
+    select stage_name from {{ ref('stg_salesforce__opportunities') }}
+    where stage_name is not null
     union
-    select stage_name from {{ ref('stg_salesforce__opportunity_history') }} where stage_name is not null
+    select stage_name from {{ ref('stg_salesforce__opportunity_history') }}
+    where stage_name is not null
 
 ),
 
@@ -71,7 +73,7 @@ seed_stages as (
         forecast_category,
         'seed_newer_orgs' as seed_source
     from newer_seed
-    where stage_name not in (select stage_name from classic_seed)
+    where newer_seed.stage_name not in (select classic_seed.stage_name from classic_seed)
 
 ),
 
@@ -89,7 +91,8 @@ from_landed as (
             when seed_stages.stage_name is not null then seed_stages.seed_source
             else 'none'
         end as flags_source,
-        coalesce(case when landed.is_won then true else landed.is_closed end, seed_stages.is_closed, false) as is_closed,
+        coalesce(case when landed.is_won then true else landed.is_closed end, seed_stages.is_closed, false)
+            as is_closed,
         coalesce(landed.is_won, case when landed.is_closed = false then false end, seed_stages.is_won, false) as is_won,
         coalesce(landed.default_probability, seed_stages.default_probability) as default_probability,
         coalesce(landed.forecast_category, seed_stages.forecast_category) as forecast_category,
@@ -115,10 +118,10 @@ from_seeds as (
         true as is_active
     from seed_stages
     cross join landed_count
-    where seed_stages.stage_name not in (select stage_name from landed)
+    where seed_stages.stage_name not in (select landed.stage_name from landed)
         and (
             (seed_stages.seed_source = 'seed' and landed_count.stage_count = 0)
-            or seed_stages.stage_name in (select stage_name from used_stages)
+            or seed_stages.stage_name in (select used_stages.stage_name from used_stages)
         )
 
 ),

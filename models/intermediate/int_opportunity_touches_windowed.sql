@@ -4,17 +4,20 @@
 -- with null activity columns, so every closed deal is here (count(activity_id) is its touch count).
 -- Shared by kpi_activity_effectiveness (touches per deal) and kpi_activity_effectiveness_by_category.
 
-with
+with opportunities as (
 
-opportunities as (
     select * from {{ ref('fct_opportunities') }}
+
 ),
 
 activities as (
+
     select * from {{ ref('fct_activities') }}
+
 ),
 
 closed_opportunities as (
+
     select
         opportunity_id,
         close_date,
@@ -22,9 +25,11 @@ closed_opportunities as (
     from opportunities
     where is_closed
         and close_date is not null
+
 ),
 
 final as (
+
     select
         closed_opportunities.opportunity_id
         || '|' || coalesce(activities.activity_id, '') as opportunity_touch_id,
@@ -38,9 +43,11 @@ final as (
     from closed_opportunities
     left join activities
         on closed_opportunities.opportunity_id = activities.opportunity_id
-        and activities.activity_date <= closed_opportunities.close_date
-        and activities.activity_date
-            >= {{ add_to_date('day', -1 * var('touch_window_days'), 'closed_opportunities.close_date') }}
+        and closed_opportunities.close_date >= activities.activity_date
+        and activities.activity_date >= {{ add_to_date(
+            'day', -1 * var('touch_window_days'), 'closed_opportunities.close_date'
+        ) }}
+
 )
 
 select * from final

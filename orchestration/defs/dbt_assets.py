@@ -41,8 +41,6 @@ from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_l
 from orchestration.settings import PROJECT_ROOT
 
 DBT_PROFILES_DIR = PROJECT_ROOT / "dbt_project"
-KPI_SCHEMA = "marts"
-CORE_SCHEMA = "core"
 
 
 def _put_dbt_on_path() -> None:
@@ -154,18 +152,39 @@ def fingerprint_path(warehouse_path: str) -> Path:
     return Path(f"{warehouse_path}.dbt-project")
 
 
-def build_args(warehouse_path: str, fingerprint: str) -> list[str]:
-    """``dbt build``, with ``--full-refresh`` when the warehouse was last built by a different dbt
-    project (or never): incremental models (base_, fct_*) then start over, so a changed seed or model
-    reaches every row, not only the rows that changed since. With the same project, unit tests are
-    skipped (they do not depend on the data)."""
+def built_fingerprint(warehouse_path: str) -> str | None:
+    """The fingerprint of the dbt project last built into the warehouse (None: never built here)."""
     stamp = fingerprint_path(warehouse_path)
-    current = stamp.read_text().strip() if stamp.exists() else None
-    if current != fingerprint:
+    return stamp.read_text().strip() if stamp.exists() else None
+
+
+def full_refresh_needed(built: str | None, fingerprint: str) -> bool:
+    """A full refresh when the warehouse was last built by a different dbt project (or never):
+    incremental models (base_, fct_*) then start over, so a changed seed or model reaches every row,
+    not only the rows that changed since."""
+    return built != fingerprint
+
+
+def dbt_build_args(*, full_refresh: bool) -> list[str]:
+    """The ``dbt build`` command line. The models it selects are the run's: ``dbt.cli(..., context=)``
+    adds ``--select`` for a subset of the assets. With the same project, unit tests are skipped: they
+    check the models' logic on fixed inputs, not the data, and ran when this project was first built
+    here (and run in CI)."""
+    if full_refresh:
         return ["build", "--full-refresh"]
-    # Unit tests check the models' logic on fixed inputs, not the data: they ran when this project
-    # was first built here (and run in CI), so a daily run with the same project skips them.
     return ["build", "--exclude-resource-type", "unit_test"]
+
+
+def build_args(warehouse_path: str, fingerprint: str) -> list[str]:
+    """``dbt build`` for the warehouse at ``warehouse_path`` and the project of ``fingerprint``."""
+    return dbt_build_args(full_refresh=full_refresh_needed(built_fingerprint(warehouse_path), fingerprint))
+
+
+def records_fingerprint(is_subset: bool) -> bool:
+    """Whether a successful step records the project's fingerprint: only after a build of every model.
+    A partial one (a few assets materialized from the UI) leaves the old stamp, so the next full run
+    refreshes everything."""
+    return not is_subset
 
 
 def dbt_env(warehouse: WarehouseResource) -> dict[str, str]:
@@ -201,23 +220,22 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         with retry_on_warehouse_lock(context), warehouse.connect():
             pass
         fingerprint = project_fingerprint(dbt.target or "")
-        args = build_args(warehouse.warehouse_path, fingerprint)
+        full_refresh = full_refresh_needed(built_fingerprint(warehouse.warehouse_path), fingerprint)
+        args = dbt_build_args(full_refresh=full_refresh)
         context.log.info(
             f"dbt {' '.join(args)} on {warehouse.warehouse_path}"
-            + (" (the dbt project changed since the last build)" if "--full-refresh" in args else "")
+            + (" (the dbt project changed since the last build)" if full_refresh else "")
         )
         yield from dbt.cli(args, context=context).stream()
-        # Only after a successful build of every model: a failed or partial one (a few assets
-        # materialized from the UI) leaves the stamp, so the next full run refreshes everything.
-        if not context.is_subset:
+        # Only after a successful build (a failed one raised above) of every model.
+        if records_fingerprint(context.is_subset):
             fingerprint_path(warehouse.warehouse_path).write_text(fingerprint)
 
     return dbt_models
 
 
-def dbt_model_keys(project: DbtProject, schema: str, prefix: str = "") -> list[dg.AssetKey]:
-    """Asset keys of the dbt models built in ``schema`` (names starting with ``prefix``)."""
-    manifest = read_manifest(project)
+def model_keys(manifest: Mapping[str, Any], schema: str, prefix: str = "") -> list[dg.AssetKey]:
+    """Asset keys of the models of ``manifest`` built in ``schema`` (names starting with ``prefix``)."""
     return sorted(
         (
             TRANSLATOR.get_asset_key(node)
@@ -228,3 +246,8 @@ def dbt_model_keys(project: DbtProject, schema: str, prefix: str = "") -> list[d
         ),
         key=lambda k: k.to_user_string(),
     )
+
+
+def dbt_model_keys(project: DbtProject, schema: str, prefix: str = "") -> list[dg.AssetKey]:
+    """Asset keys of the dbt models built in ``schema`` (names starting with ``prefix``)."""
+    return model_keys(read_manifest(project), schema, prefix)

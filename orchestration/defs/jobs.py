@@ -6,25 +6,25 @@ Runs do not overlap either: every run carries the ``WAREHOUSE_WRITER_TAG`` tag, 
 config shipped in ``orchestration/dagster.yaml`` (copied into ``$DAGSTER_HOME`` by ``make ui``/``make
 run``) limits runs with that tag to one at a time, so the schedule and the sensor queue behind each
 other under ``dagster dev`` or the daemon.
+
+The schedule and the sensor target the job by its name (``DAILY_JOB``).
 """
 
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from orchestration.defs.resources import WAREHOUSE_WRITER_TAG, WAREHOUSE_WRITER_VALUE
+from orchestration.defs.tags import WAREHOUSE_WRITER_TAG, WAREHOUSE_WRITER_VALUE
 
 DAILY_JOB = "daily_pipeline"
 
 
-def build_daily_job(partitions_def: dg.PartitionsDefinition) -> UnresolvedAssetJobDefinition:
-    return dg.define_asset_job(
-        DAILY_JOB,
-        selection=dg.AssetSelection.all(),
-        partitions_def=partitions_def,
-        executor_def=dg.in_process_executor,
-        # Run tags (not op tags): the run queue reads them to keep one warehouse writer at a time.
-        run_tags={WAREHOUSE_WRITER_TAG: WAREHOUSE_WRITER_VALUE},
-        description="Load the landing batches of the dates, build and test dbt, check the marts, publish.",
-    )
+#: Partitioned as the raw assets it selects (Dagster infers the partitions from the assets).
+daily_job = dg.define_asset_job(
+    DAILY_JOB,
+    selection=dg.AssetSelection.all(),
+    executor_def=dg.in_process_executor,
+    # Run tags (not op tags): the run queue reads them to keep one warehouse writer at a time.
+    run_tags={WAREHOUSE_WRITER_TAG: WAREHOUSE_WRITER_VALUE},
+    description="Load the landing batches of the dates, build and test dbt, check the marts, publish.",
+)

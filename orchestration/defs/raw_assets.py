@@ -16,6 +16,7 @@ A warehouse locked by another process is waited out (``retry_on_warehouse_lock``
 from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -28,7 +29,9 @@ from orchestration.contract import (
     LandingObject,
     get_object,
 )
+from orchestration.defs.partitions import extract_dates
 from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
+from orchestration.defs.tags import CORE_OBJECT_TAG
 from orchestration.ingestion import rejects
 from orchestration.ingestion.loader import BatchError, BatchResult, load_batches
 from orchestration.quality.landing import (
@@ -36,7 +39,6 @@ from orchestration.quality.landing import (
     ExpectationOutcome,
     date_chunks,
     known_currencies,
-    known_stages_from_seed,
     landing_engine,
     reject_rate_outcome,
     validate_landing,
@@ -45,7 +47,8 @@ from orchestration.settings import object_date_formats
 
 ERRORS_CHECK = "landing_errors"
 WARNINGS_CHECK = "landing_warnings"
-RAW_GROUP = "raw"
+#: Raw assets are grouped by their schema, as the dbt models are (staging, core, marts...).
+RAW_GROUP = RAW_SCHEMA
 
 #: Other transient failures (an I/O hiccup) are retried a few times with jittered exponential backoff.
 #: A warehouse locked by another process is waited out much longer, by ``retry_on_warehouse_lock``
@@ -65,12 +68,6 @@ class RawLoadConfig(dg.Config):
 
 def raw_asset_key(obj: LandingObject) -> dg.AssetKey:
     return dg.AssetKey([RAW_SCHEMA, obj.table])
-
-
-def daily_partitions(start: date, timezone: str = "UTC") -> dg.DailyPartitionsDefinition:
-    """Extract dates. ``end_offset=1``: today's extract is a valid partition on the day it lands; days
-    follow the schedule's time zone, so the 06:00 run loads the date of its own day."""
-    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1, timezone=timezone)
 
 
 def _check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
@@ -107,7 +104,7 @@ def _check_result(
     """One asset check from expectation outcomes; ``reasons`` (the load's top reject reasons) go into
     its metadata and, when it fails, into its description, so a blocked batch says why."""
     failed = [(d, o) for d, o in outcomes if not o.success]
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "expectations": len(outcomes),
         "failed": len(failed),
         "failed_expectations": sorted({o.name for _, o in failed}),
@@ -128,7 +125,7 @@ def _check_result(
     )
 
 
-def _batch_metadata(results: Sequence[BatchResult]) -> dict[str, object]:
+def _batch_metadata(results: Sequence[BatchResult]) -> dict[str, Any]:
     found = [r for r in results if r.found]
     missing = sorted(str(r.extract_date) for r in results if not r.found)
     return {
@@ -141,11 +138,6 @@ def _batch_metadata(results: Sequence[BatchResult]) -> dict[str, object]:
         "object_found": bool(found),
         "extract_dates_not_found": dg.MetadataValue.json(missing[:400]),
     }
-
-
-def _partition_dates(context: dg.AssetExecutionContext) -> list[date]:
-    """Extract dates of this run: one partition, or every partition of a single-run backfill."""
-    return [date.fromisoformat(k) for k in context.partition_keys]
 
 
 #: Largest number of loaded rows validated in one pandas frame when Great Expectations validates a run
@@ -178,15 +170,12 @@ def _validate(
     chunks = [list(dates)]
     if engine == GX_ENGINE:
         chunks = date_chunks(counts, VALIDATION_CHUNK_ROWS) or chunks
-    stages, currencies = known_stages_from_seed(), known_currencies(con)
+    currencies = known_currencies(con)
     outcomes: list[tuple[str, ExpectationOutcome]] = []
     for chunk in chunks:
         label = _label(dates) if len(chunks) == 1 else _label(chunk)
         outcomes += [
-            (label, o)
-            for o in validate_landing(
-                con, obj, chunk, known_stages=stages, known_currencies=currencies, engine=engine
-            )
+            (label, o) for o in validate_landing(con, obj, chunk, known_currencies=currencies, engine=engine)
         ]
     context.log.info(
         f"{obj.name}: landing expectations on {rows} loaded rows with the {engine} engine "
@@ -300,13 +289,13 @@ def build_raw_asset(obj: LandingObject, partitions_def: dg.PartitionsDefinition)
         check_specs=_check_specs(key),
         description=f"{obj.description} Raw `{RAW_SCHEMA}.{obj.table}` loaded from landing/{obj.name}/.",
         kinds={"duckdb"},
-        tags={"core": "true" if obj.core else "false"},
+        tags={CORE_OBJECT_TAG: "true" if obj.core else "false"},
         metadata={"landing_object": obj.name, "core_object": obj.core},
     )
     def _raw_asset(
         context: dg.AssetExecutionContext, config: RawLoadConfig, warehouse: WarehouseResource
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        dates = _partition_dates(context)
+        dates = extract_dates(context.partition_keys)
         date_formats = object_date_formats(dict(warehouse.date_formats), obj.name)
         if config.date_format:
             date_formats["*"] = config.date_format

@@ -1,5 +1,11 @@
 """Dagster resources, configured from the environment (``Settings.from_env()``) so the same code runs
-locally, in tests (tmp paths via ``SALES_WH_*``) and in production."""
+locally, in tests (tmp paths via ``SALES_WH_*``) and in production.
+
+The resources take the settings whole: ``WarehouseResource.from_settings`` fills each of its fields from
+the setting of the same name, so a default, a parse (``SALES_WH_DATE_FORMATS``) or a range check lives
+once, in :mod:`orchestration.settings`. Not ``dg.EnvVar`` fields: an ``EnvVar`` has no default and no
+parse, and the CLI, the benchmarks and the dbt subprocess read the same settings outside Dagster.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +13,14 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DbtCliResource
+from dagster_dbt import DbtCliResource, DbtProject
 
 from orchestration.settings import Settings
 from orchestration.warehouse import connect_warehouse
-
-#: Tag on every run of the daily job. The instance config (``orchestration/dagster.yaml``) limits runs
-#: carrying it to one at a time: DuckDB allows one writer process per file.
-WAREHOUSE_WRITER_TAG = "sales_wh/warehouse_writer"
-WAREHOUSE_WRITER_VALUE = "duckdb"
 
 #: DuckDB's message when another process holds the file (``duckdb.IOException``).
 LOCK_ERROR_TEXT = "Could not set lock on file"
@@ -67,30 +69,24 @@ class WarehouseResource(dg.ConfigurableResource):
     and dbt (a subprocess) needs the file right after the load step.
     """
 
+    # Each field is the setting of the same name (documented and defaulted in Settings).
     landing_dir: str
     warehouse_path: str
     published_path: str
-    memory_limit: str = "4GB"
-    threads: int = 2
-    #: Object API name -> strptime format for dates in spreadsheet-saved exports.
-    date_formats: dict[str, str] = {}
-    #: Largest share of a batch's rows that may be rejected before its blocking landing check fails.
-    max_reject_rate: float = 0.05
-    #: Largest batch the landing checks validate with Great Expectations; larger ones run as SQL.
-    gx_max_rows: int = 250_000
+    memory_limit: str
+    threads: int
+    date_formats: dict[str, str]
+    max_reject_rate: float
+    gx_max_rows: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseResource:
-        return cls(
-            landing_dir=str(settings.landing_dir),
-            warehouse_path=str(settings.warehouse_path),
-            published_path=str(settings.published_path),
-            memory_limit=settings.memory_limit,
-            threads=settings.threads,
-            date_formats=dict(settings.date_formats),
-            max_reject_rate=settings.max_reject_rate,
-            gx_max_rows=settings.gx_max_rows,
-        )
+        """The resource with every field taken from ``settings`` (paths as text)."""
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            value = getattr(settings, name)
+            values[name] = str(value) if isinstance(value, Path) else value
+        return cls(**values)
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -106,9 +102,9 @@ class WarehouseResource(dg.ConfigurableResource):
             con.close()
 
 
-def build_resources(settings: Settings, dbt_project_dir: Path | object) -> dict[str, object]:
-    """Resources of the code location. ``dbt_project_dir`` is the ``DbtProject`` (or its folder)."""
+def build_resources(settings: Settings, project: DbtProject) -> dict[str, dg.ConfigurableResource]:
+    """Resources of the code location: the warehouse and dbt (``project`` with ``settings.dbt_target``)."""
     return {
         "warehouse": WarehouseResource.from_settings(settings),
-        "dbt": DbtCliResource(project_dir=dbt_project_dir, target=settings.dbt_target),
+        "dbt": DbtCliResource(project_dir=project, target=settings.dbt_target),
     }

@@ -15,15 +15,15 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from orchestration.contract import OBJECTS
+from orchestration.defs.jobs import DAILY_JOB
+from orchestration.defs.partitions import run_partition
 from orchestration.defs.resources import WarehouseResource
+from orchestration.defs.tags import LANDING_FOLDERS_TAG
 
 LANDING_SENSOR = "landing_folder_sensor"
 DATA_SUFFIXES = (".csv", ".parquet", ".jsonl")
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def _is_date(name: str) -> bool:
@@ -54,18 +54,21 @@ def landed_folders(landing_dir: Path, settle_seconds: float = 0.0) -> dict[str, 
 def run_request_for(folders: Iterable[str], dates: Iterable[date]) -> dg.RunRequest:
     """One run over the extract dates of ``folders``; its run key names exactly these folders."""
     keys = sorted(folders)
-    days = sorted(set(dates))
     run_key = "landing-" + hashlib.sha1("\n".join(keys).encode()).hexdigest()[:20]
-    tags = {"landing_folders": str(len(keys))}
-    if len(days) == 1:
-        return dg.RunRequest(run_key=run_key, partition_key=days[0].isoformat(), tags=tags)
-    # A single run over the range (the raw assets' backfill policy is single_run).
-    tags |= {RANGE_START_TAG: days[0].isoformat(), RANGE_END_TAG: days[-1].isoformat()}
-    return dg.RunRequest(run_key=run_key, tags=tags)
+    partition_key, range_tags = run_partition(dates)
+    tags = {LANDING_FOLDERS_TAG: str(len(keys)), **range_tags}
+    return dg.RunRequest(run_key=run_key, partition_key=partition_key, tags=tags)
+
+
+def new_folders(landed: dict[str, date], seen: set[str], first: date) -> tuple[dict[str, date], list[str]]:
+    """The landed folders not requested yet (``seen``), split into those to run and those dated before
+    the first partition (``first``), which are ignored (and remembered, so they are reported once)."""
+    new = {k: d for k, d in landed.items() if k not in seen}
+    early = sorted(k for k, d in new.items() if d < first)
+    return {k: d for k, d in new.items() if d >= first}, early
 
 
 def build_landing_sensor(
-    job: UnresolvedAssetJobDefinition,
     partitions_def: dg.TimeWindowPartitionsDefinition,
     *,
     settle_seconds: float = 60.0,
@@ -73,7 +76,7 @@ def build_landing_sensor(
 ) -> dg.SensorDefinition:
     @dg.sensor(
         name=LANDING_SENSOR,
-        job=job,
+        job_name=DAILY_JOB,
         minimum_interval_seconds=minimum_interval_seconds,
         description="Runs the daily job for newly landed extract folders (each folder once).",
     )
@@ -83,13 +86,11 @@ def build_landing_sensor(
         seen = set(json.loads(context.cursor)) if context.cursor else set()
         landed = landed_folders(Path(warehouse.landing_dir), settle_seconds)
         first = partitions_def.start.date()
-        new = {k: d for k, d in landed.items() if k not in seen}
-        early = sorted(k for k, d in new.items() if d < first)
+        new, early = new_folders(landed, seen, first)
         if early:
             context.log.warning(
                 f"ignoring {len(early)} folder(s) before partition start {first}: {early[:5]}"
             )
-        new = {k: d for k, d in new.items() if d >= first}
         if not new:
             return dg.SkipReason(f"no new extract folders in {warehouse.landing_dir}")
         context.log.info(f"{len(new)} new extract folder(s): {sorted(new)[:10]}")

@@ -1,6 +1,7 @@
 """Loading landing files into the raw layer. Callers use :mod:`.loader`; the steps, in load order:
 
-- ``discovery``: batch folders and their files; ``headers``: headers matched to the contract, groups;
+- ``discovery``: batch folders and their files; ``dialect``: encoding, delimiter and a path DuckDB
+  reads literally; ``headers``: headers matched to the contract, groups;
 - ``readers``: Parquet, JSON Lines and the shared read helpers; ``csv_reader``: CSV records and lines;
 - ``staging``: files into the stage; ``casting``: casts, formats, cell rejects;
 - ``load``: the transaction (partitions, duplicates, audit); ``schema``: the raw tables;

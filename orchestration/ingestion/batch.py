@@ -47,6 +47,18 @@ class BatchResult:
     extra_columns: tuple[str, ...] = ()
     #: Raw date/timestamp column -> detected format label (several labels joined when files differ).
     column_formats: dict[str, str] = field(default_factory=dict)
+    #: Entries of the batch folder that were not read (Excel lock files, dot files, markers), with why.
+    skipped_files: tuple[SkippedFile, ...] = ()
+    #: How files were read when it was not the default (encoding, delimiter, lines before the header).
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """An entry of a batch folder the load did not read: ``file`` relative to the landing folder."""
+
+    file: str
+    reason: str
 
 
 @dataclass
@@ -60,6 +72,20 @@ class SourceFile:
     types: tuple[str, ...] = ()  # parquet only: DuckDB type of each column
     empty: bool = False  # a zero-byte file or blank lines only: no header, no rows
     targets: tuple[str, ...] = ()  # raw column of each header, once mapped
+    #: What DuckDB reads: ``path`` itself, or a safe alias (a name holding glob characters) or a
+    #: UTF-8 copy (another encoding, an Excel ``sep=`` line) in the load's scratch folder.
+    read_path: Path | None = None
+    delimiter: str = ","  # CSV only: detected from the header line (or Excel's ``sep=`` line)
+    note: str = ""  # how the file was read when not the default (reported on BatchResult.notes)
+    scratch: Path | None = None  # the load's scratch folder (UTF-8 copies, plain-named links)
+    #: A value may hold a NUL byte (a CSV or JSONL line holds one; Parquet is not looked into): only
+    #: then does the cast check every text value for NUL.
+    may_hold_nul: bool = False
+
+    @property
+    def src(self) -> str:
+        """The path given to DuckDB's readers (never a glob pattern)."""
+        return str(self.read_path or self.path)
 
 
 @dataclass
@@ -71,3 +97,9 @@ class Group:
     types: tuple[str, ...]
     targets: tuple[str, ...]  # raw column of each source column
     files: list[SourceFile] = field(default_factory=list)
+    delimiter: str = ","  # CSV only
+    max_line_size: int | None = None  # CSV only: DuckDB's line limit when a line is longer than its default
+
+    @property
+    def paths(self) -> list[str]:
+        return [f.src for f in self.files]

@@ -4,7 +4,9 @@ Dates and timestamps are read in each file's detected format (:mod:`formats`); U
 ambiguity is settled by the setting or another column of the file, else the batch is refused.
 Amounts are exact: a value with more decimals than ``DECIMAL(18,2)`` holds is rejected (``more than
 2 decimal places``), never rounded; trailing zeros (``1.500``) are fine. A connector's metadata
-columns stand in for IsDeleted and the version when the file has none.
+columns stand in for IsDeleted and the version when the file has none. Text holding a NUL byte is
+rejected (it is no text: PostgreSQL cannot store it, BI tools cut at it), and so is a key or
+reference longer than :data:`MAX_KEY_CHARS` (Salesforce Ids have 15 or 18 characters).
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from orchestration.ingestion import formats
 from orchestration.ingestion.batch import BatchError, SourceFile
 from orchestration.ingestion.temp import FILES, STAGE, TYPED
 from orchestration.sql import lit, q
+
+#: Longest key or reference (``:id`` field, or a key column) loaded; a longer one is corruption.
+MAX_KEY_CHARS = 255
+_NUL_REASON = "contains a NUL byte (\\0), which is not text (a corrupt or binary value)"
 
 #: Amounts are parsed at this precision first (16 integer digits like DECIMAL(18,2)) to see extra decimals.
 _WIDE_AMOUNT = "DECIMAL(38,22)"
@@ -180,6 +186,22 @@ def is_empty(v: str) -> str:
     return f"({v} IS NULL OR trim({v}) = '')"
 
 
+def _has_nul(v: str) -> str:
+    return f"coalesce(contains({v}, chr(0)), false)"
+
+
+def _too_long(obj: LandingObject, fl: Field, v: str) -> str | None:
+    """SQL: the key or reference ``v`` is longer than :data:`MAX_KEY_CHARS` (None for other fields).
+    ``strlen`` (bytes, no scan) first: only a long value has its characters counted."""
+    if fl.type != "id" and fl.name not in obj.key:
+        return None
+    return f"coalesce(strlen({v}) > {MAX_KEY_CHARS} AND length({v}) > {MAX_KEY_CHARS}, false)"
+
+
+def _too_long_reason(fl: Field) -> str:
+    return f"longer than {MAX_KEY_CHARS} characters: no {fl.name} is (a corrupt value?)"
+
+
 def connector_overrides(obj: LandingObject, extras: Sequence[str]) -> dict[str, str]:
     """Raw column -> SQL over the typed row (``__t*`` names resolved by the caller) for what a
     connector's metadata columns stand for: its deleted flag counts as IsDeleted, its sync timestamp
@@ -207,11 +229,17 @@ def connector_overrides(obj: LandingObject, extras: Sequence[str]) -> dict[str, 
 
 
 def build_typed(
-    con: duckdb.DuckDBPyConnection, obj: LandingObject, extras: list[str], fmts: ColumnFormats
+    con: duckdb.DuckDBPyConnection,
+    obj: LandingObject,
+    extras: list[str],
+    fmts: ColumnFormats,
+    *,
+    check_nul: bool = True,
 ) -> None:
     """``_load_typed``: each staged row cast once, with its batch, file, line and ``_ok`` (no bad cell).
 
     Three levels so each value is trimmed once and cast once: text -> trimmed -> typed -> verdict.
+    Text values are checked for NUL bytes only when a file may hold one (``check_nul``).
     """
     overrides = connector_overrides(obj, extras)
     trimmed, casts, outputs, checks = [], [], [], []
@@ -222,6 +250,10 @@ def build_typed(
             outputs.append(f"{q(fl.column)}")
             if fl.required:
                 checks.append(f"NOT {is_empty(q(fl.column))}")
+            if check_nul:
+                checks.append(f"NOT {_has_nul(q(fl.column))}")
+            if (long := _too_long(obj, fl, q(fl.column))) is not None:
+                checks.append(f"NOT {long}")
             continue
         trimmed.append(f"nullif(trim({raw}), '') AS __v{i}")
         casts.append(f"{cast} AS __t{i}")
@@ -229,6 +261,8 @@ def build_typed(
         outputs.append(f"{value} AS {q(fl.column)}")
         checks.append(f"(__v{i} IS NOT NULL OR NOT {str(fl.required).lower()})")
         checks.append(f"(__v{i} IS NULL OR __t{i} IS NOT NULL)")
+    if check_nul:
+        checks.extend(f"NOT {_has_nul(q(c))}" for c in extras)
     ok = " AND ".join(checks) or "true"
     extra_cols = "".join(f", {q(c)}" for c in extras)
     level1 = (
@@ -243,7 +277,7 @@ def build_typed(
     )
 
 
-def cell_rejects_sql(obj: LandingObject, fmts: ColumnFormats) -> str:
+def cell_rejects_sql(obj: LandingObject, fmts: ColumnFormats, extras: Sequence[str] = ()) -> str:
     """One reject row per bad cell; the per-column checks run only over the rows that failed (few)."""
     parts = []
     for fl in obj.fields:
@@ -255,12 +289,29 @@ def cell_rejects_sql(obj: LandingObject, fmts: ColumnFormats) -> str:
             )
         trimmed = f"nullif(trim({v}), '')"
         cast = _cast_sql(fl, trimmed, fmts.get(fl.column))
+        if cast is None:
+            parts.append(
+                f"SELECT s._d, s._rel, s._ln, {lit(fl.column)}, replace({v}, chr(0), '\\0'), "
+                f"{lit(_NUL_REASON)} FROM bad AS s WHERE {_has_nul(v)}"
+            )
+            if (long := _too_long(obj, fl, v)) is not None:
+                parts.append(
+                    f"SELECT s._d, s._rel, s._ln, {lit(fl.column)}, left({v}, 100) || '...', "
+                    f"{lit(_too_long_reason(fl))} || ' (' || length({v}) || ' characters)' "
+                    f"FROM bad AS s WHERE {long}"
+                )
         if cast:
             parts.append(
                 f"SELECT s._d, s._rel, s._ln, {lit(fl.column)}, {v}, "
                 f"{_reason_sql(fl, trimmed, fmts.get(fl.column))} "
                 f"FROM bad AS s WHERE NOT {is_empty(v)} AND ({cast}) IS NULL"
             )
+    for c in extras:
+        v = f"s.{q(c)}"
+        parts.append(
+            f"SELECT s._d, s._rel, s._ln, {lit(c)}, replace({v}, chr(0), '\\0'), {lit(_NUL_REASON)} "
+            f"FROM bad AS s WHERE {_has_nul(v)}"
+        )
     return (
         f"WITH bad AS MATERIALIZED (SELECT s.*, t._extract_date AS _d, t._rel, t._line AS _ln "
         f"FROM {STAGE} AS s JOIN {TYPED} AS t ON t._rid = s.rowid WHERE NOT t._ok) "

@@ -5,6 +5,10 @@ sharing a header is also read as plain lines (``delim = chr(1), quote = ''``). A
 when it is not blank and the quotes before it are balanced (an odd count means it continues a quoted
 value). The reader's records are matched to those starts by position in the file, and the per-file
 counts must agree, else the file is unreadable. Blank lines are skipped but counted in line numbers.
+A quote opens a value only at the start of a field (``27" monitors`` is literal; lines with an odd
+number of quotes are matched against that grammar, :func:`_kind_sql`), and a file that ends inside a
+quoted value is refused naming the line where the quote opens. Each group is read with its detected
+delimiter (:mod:`.dialect`) and, when a line is longer than DuckDB's 2 MB default, a larger limit.
 
 Files without odd lines or inner blank lines (*plain*: one record per line) are staged straight from
 DuckDB's strict, parallel reader; the others through a temp table matched to the record starts. The
@@ -24,13 +28,13 @@ import duckdb
 from orchestration.ingestion.batch import BatchError, Group, SourceFile
 from orchestration.ingestion.readers import (
     check_file_order,
-    lines_reader_sql,
     read_failed,
     read_lines,
     stage_insert,
+    with_lines_reader,
 )
 from orchestration.ingestion.temp import COUNTS, FILES, RAGGED, STAGE, temp_table
-from orchestration.sql import lit, q
+from orchestration.sql import lit, one_row, q
 
 # Temp tables of one CSV group (dropped as soon as the group is staged, and by ``temp_tables``).
 _LINES = temp_table("_load_csv_lines")  # CSV files with ragged rows as physical lines
@@ -38,14 +42,18 @@ _LINE_FILES = temp_table("_load_csv_lines_files")  # per file of _LINES: first r
 _RECORDS = temp_table("_load_csv_records")  # CSV records: first physical line (and field count)
 _CSV_READ = temp_table("_load_csv_read")  # one CSV group as read by DuckDB's CSV reader
 _CSV_FILES = temp_table("_load_csv_files")  # per file of _CSV_READ (or of the stage): first rowid, rows
-_LINE_FLAGS = temp_table("_load_csv_line_flags")  # per line: blank? odd number of quotes?
+_LINE_FLAGS = temp_table("_load_csv_line_flags")  # per line: blank? its effect on the quote state
 _LINE_COUNTS = temp_table("_load_csv_line_counts")  # per file: first rowid, non-blank lines, plain?
+_LINE_STATE = temp_table("_load_csv_line_state")  # lines of files that are not plain: inside quotes?
+#: DuckDB's CSV reader refuses a line (a record) longer than this unless told more (``max_line_size``).
+DUCKDB_MAX_LINE = 2_000_000
 _IN_IDS = "IN (SELECT unnest(CAST($ids AS INTEGER[])))"
 
 
-def _csv_reader_sql(n_columns: int, *, ragged: bool, header: bool = False) -> str:
+def _csv_reader_sql(g: Group, n_columns: int, *, ragged: bool, header: bool = False) -> str:
     """DuckDB's CSV reader, every value as text; the header is a data row (record 0) unless ``header``
-    (then the first line is skipped).
+    (then the first line is skipped). The group's delimiter; a line limit above DuckDB's 2 MB default
+    only for a group holding a longer line (``g.max_line_size``).
 
     Without ragged rows it is strict (a field-count mismatch is an error) and parallel. With them, it
     pads short rows (``null_padding``, which DuckDB supports with quoted newlines only when not
@@ -54,10 +62,60 @@ def _csv_reader_sql(n_columns: int, *, ragged: bool, header: bool = False) -> st
     """
     columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n_columns))
     padding = "null_padding = true, parallel = false, nullstr = chr(2)" if ragged else "null_padding = false"
+    if g.max_line_size:
+        padding += f", max_line_size = {g.max_line_size}"
     return (
-        f"read_csv($paths, header = {str(header).lower()}, columns = {{{columns}}}, delim = ',', "
-        f"quote = '\"', escape = '\"', auto_detect = false, filename = true, encoding = 'utf-8', {padding})"
+        f"read_csv($paths, header = {str(header).lower()}, columns = {{{columns}}}, "
+        f"delim = {lit(g.delimiter)}, quote = '\"', escape = '\"', auto_detect = false, filename = true, "
+        f"encoding = 'utf-8', {padding})"
     )
+
+
+def _regex_char(c: str) -> str:
+    return {"\t": "\\t", "|": "\\|"}.get(c, c)
+
+
+def _kind_sql(line: str, delim: str) -> str:
+    """SQL: what a physical line does to the quote state, as two bits: 1 = it ends inside a quoted
+    value when it starts outside, 2 = when it starts inside. 2 keeps the state (every line with an even
+    number of quotes, taken as is: cheap), 1 flips it, 0 ends outside and 3 inside whatever came before.
+
+    RFC 4180 as Excel, Python's csv and Salesforce read it: a quote opens a quoted value only at the
+    start of a field (``27" monitors`` is literal), and ``""`` inside one is a quote. Only lines with
+    an odd number of quotes (rare) are matched against the grammar.
+    """
+    d = _regex_char(delim)
+    quotes = _count_sql(line, '"')
+    field = f'(?:"(?:[^"]|"")*"|[^{d}"][^{d}]*)?'
+    opens = f'(?:{field}{d})*"(?:[^"]|"")*'  # complete fields, then a quoted value still open at the end
+    from_out = f"^{opens}$"
+    from_in = f'^(?:[^"]|"")*$|^(?:[^"]|"")*"{d}{opens}$'
+    return (
+        f"CASE WHEN {quotes} % 2 = 0 THEN 2 "
+        f"ELSE CAST(regexp_full_match({line}, {lit(from_out)}) AS INTEGER) "
+        f"+ 2 * CAST(regexp_full_match({line}, {lit(from_in)}) AS INTEGER) END"
+    )
+
+
+def _state_sql(source: str, file_col: str, order_col: str) -> str:
+    """SQL over ``source`` (with ``kind`` from :func:`_kind_sql`): every column plus ``in_before`` and
+    ``in_after`` (inside a quoted value before / after the line). The state after a line is the value
+    of the last line that sets it (kind 0 or 3; else the file's start, outside) flipped by every kind
+    1 line since."""
+    w = f"(PARTITION BY {file_col} ORDER BY {order_col} ROWS UNBOUNDED PRECEDING)"
+    return f"""
+        SELECT * EXCLUDE (_flips, _last_set, _flips_at_set),
+               coalesce(lag(in_after) OVER (PARTITION BY {file_col} ORDER BY {order_col}), false) AS in_before
+        FROM (
+            SELECT *, CASE WHEN _last_set IS NULL THEN _flips % 2 = 1
+                           ELSE (_last_set % 2 + _flips - _flips_at_set) % 2 = 1 END AS in_after
+            FROM (
+                SELECT *, max(CASE WHEN kind IN (0, 3) THEN _flips END) OVER {w} AS _flips_at_set
+                FROM (
+                    SELECT *, sum(CAST(kind = 1 AS INTEGER)) OVER {w} AS _flips,
+                           max(CASE WHEN kind IN (0, 3) THEN {order_col} * 2 + CAST(kind = 3 AS INTEGER) END)
+                               OVER {w} AS _last_set
+                    FROM ({source}))))"""
 
 
 def _count_sql(text: str, char: str) -> str:
@@ -86,15 +144,15 @@ def read_csv_group(con: duckdb.DuckDBPyConnection, g: Group) -> None:
     are read again with their field counts (:func:`_read_ragged_files`). Reads run outside the load's
     transaction, so a failed read leaves the connection usable.
     """
-    strict = _csv_reader_sql(len(g.headers), ragged=False)
     plain, spanning = _flag_csv_lines(con, g)
+    strict = _csv_reader_sql(g, len(g.headers), ragged=False)
     failing, failure = _read_strict(con, g, plain, strict, _stage_plain_files)
     more, more_failure = _read_strict(con, g, spanning, strict, _stage_spanning_files)
     failing, failure = failing + more, failure or more_failure
     if failing and failure is not None:
         _read_ragged_files(con, replace(g, files=failing), strict, failure)
-    for table in (_LINE_FLAGS, _LINE_COUNTS):
-        con.execute(f"DROP TABLE {table}")
+    for table in (_LINE_FLAGS, _LINE_COUNTS, _LINE_STATE):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _read_strict(
@@ -121,47 +179,81 @@ def _failing_files(con: duckdb.DuckDBPyConnection, files: list[SourceFile], read
     failing = []
     for f in files:
         try:
-            con.execute(f"SELECT count(*) FROM {reader}", {"paths": [str(f.path)]}).fetchall()
+            con.execute(f"SELECT count(*) FROM {reader}", {"paths": [f.src]}).fetchall()
         except duckdb.Error:
             failing.append(f)
     return failing or files
 
 
 def _flag_csv_lines(con: duckdb.DuckDBPyConnection, g: Group) -> tuple[list[SourceFile], list[SourceFile]]:
-    """Read the group's files as lines once, keeping per line only whether it is blank and whether it
-    holds an odd number of quotes (``_load_csv_line_flags``, in file order), and per file its first
-    rowid and non-blank lines (``_load_csv_line_counts``); return the plain files and the others.
+    """Read the group's files as lines once, keeping per line only whether it is blank and what it does
+    to the quote state (``kind``, :func:`_kind_sql`; ``_load_csv_line_flags``, in file order), and per
+    file its first rowid, non-blank lines, longest line and whether a line holds a NUL byte
+    (``_load_csv_line_counts``, ``f.may_hold_nul``); return the plain files and the others.
 
-    A plain file has no odd line (so no value spans lines) and no blank line before its last non-blank
-    one: its records are its first non-blank lines, one per line, from line 1 on.
+    A plain file has no line that changes the quote state (so no value spans lines) and no blank line
+    before its last non-blank one: its records are its first non-blank lines, one per line, from line 1
+    on. For the others, ``_load_csv_line_state`` says which lines start inside a quoted value; a file
+    that ends inside one has an unbalanced quote and is refused, naming the line where it opens.
+    A group with a line longer than DuckDB's limit gets a limit that fits (``g.max_line_size``).
     """
-    reader = lines_reader_sql()
-    odd = _count_sql("line", '"') + " % 2 = 1"
-    try:
+
+    def run(reader: str) -> None:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_LINE_FLAGS} AS
                 SELECT {_file_id_sql()} AS file_id, coalesce(line, '') = '' AS blank,
-                       coalesce({odd}, false) AS odd
+                       coalesce({_kind_sql("line", g.delimiter)}, 2) AS kind,
+                       coalesce(strlen(line), 0) AS width, coalesce(contains(line, chr(0)), false) AS nul
                 FROM {reader}""",
-            {"paths": [str(f.path) for f in g.files], "ids": [f.file_id for f in g.files]},
+            {"paths": g.paths, "ids": [f.file_id for f in g.files]},
         )
-    except duckdb.Error as exc:
-        read_failed(g.files, reader, exc)
+
+    with_lines_reader(con, g.files, run)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_LINE_COUNTS} AS
             SELECT file_id, min(rowid) AS base, count(*) FILTER (NOT blank) AS n_text,
-                   max(rowid) - min(rowid) + 1 = count(*) AS in_order,
-                   NOT bool_or(odd) AND coalesce(max(rowid) FILTER (NOT blank) - min(rowid) + 1
-                                                 = count(*) FILTER (NOT blank), true) AS plain
+                   max(rowid) - min(rowid) + 1 = count(*) AS in_order, max(width) AS widest,
+                   bool_or(nul) AS has_nul,
+                   bool_and(kind = 2) AND coalesce(max(rowid) FILTER (NOT blank) - min(rowid) + 1
+                                                  = count(*) FILTER (NOT blank), true) AS plain
             FROM {_LINE_FLAGS} GROUP BY 1"""
     )
-    counts = con.execute(f"SELECT file_id, in_order, plain FROM {_LINE_COUNTS}").fetchall()
-    if not all(in_order for _, in_order, _ in counts):
+    counts = con.execute(f"SELECT file_id, in_order, plain, widest, has_nul FROM {_LINE_COUNTS}").fetchall()
+    if not all(in_order for _, in_order, _, _, _ in counts):
         raise RuntimeError(
             f"{g.files[0].path}: lines were not read in file order (loader bug, please report)"
         )
-    plain = {file_id for file_id, _, is_plain in counts if is_plain}
+    with_nul = {file_id for file_id, _, _, _, has_nul in counts if has_nul}
+    for f in g.files:
+        f.may_hold_nul = f.file_id in with_nul
+    widest = max((w for _, _, _, w, _ in counts), default=0)
+    if widest * 2 > DUCKDB_MAX_LINE:  # a record may span lines: leave room
+        g.max_line_size = max(DUCKDB_MAX_LINE, 4 * widest)
+    plain = {file_id for file_id, _, is_plain, _, _ in counts if is_plain}
+    if len(plain) < len(counts):
+        source = f"""SELECT l.file_id, l.rowid - c.base + 1 AS _line, l.blank, l.kind
+                     FROM {_LINE_FLAGS} AS l JOIN {_LINE_COUNTS} AS c USING (file_id) WHERE NOT c.plain"""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_LINE_STATE} AS {_state_sql(source, 'file_id', '_line')}")
+        _refuse_open_quote(con)
     return [f for f in g.files if f.file_id in plain], [f for f in g.files if f.file_id not in plain]
+
+
+def _refuse_open_quote(con: duckdb.DuckDBPyConnection) -> None:
+    """A file that ends inside a quoted value: the quote opened on its last line that starts outside."""
+    open_quote = con.execute(
+        f"""SELECT f.origin, s.opened FROM (
+                SELECT file_id, max(_line) FILTER (NOT in_before) AS opened,
+                       arg_max(in_after, _line) AS ends_inside
+                FROM {_LINE_STATE} GROUP BY 1) AS s
+            JOIN {FILES} AS f USING (file_id) WHERE s.ends_inside ORDER BY f.file_id LIMIT 1"""
+    ).fetchone()
+    if open_quote:
+        path, line = open_quote
+        raise BatchError(
+            f"{path}: unreadable CSV file: the quote that opens a value on line {line} is never closed, "
+            "so every later record would be read into that value; close the quote, or double a quote "
+            'that is part of the value ("")'
+        )
 
 
 def _stage_plain_files(con: duckdb.DuckDBPyConnection, g: Group, strict: str) -> duckdb.Error | None:
@@ -175,11 +267,11 @@ def _stage_plain_files(con: duckdb.DuckDBPyConnection, g: Group, strict: str) ->
     ids = [f.file_id for f in g.files]
     values = ", ".join(f"nullif(c{i}, '')" for i in range(len(g.headers)))
     cols = ", ".join(["_file_id", "_line", *(q(t) for t in g.targets)])
-    reader = _csv_reader_sql(len(g.headers), ragged=False, header=True)
+    reader = _csv_reader_sql(g, len(g.headers), ragged=False, header=True)
     try:
         con.execute(
             f"INSERT INTO {STAGE} ({cols}) SELECT {_file_id_sql()}, NULL, {values} FROM {reader}",
-            {"paths": [str(f.path) for f in g.files], "ids": ids},
+            {"paths": g.paths, "ids": ids},
         )
     except duckdb.Error as exc:
         return exc
@@ -194,12 +286,12 @@ def _stage_plain_files(con: duckdb.DuckDBPyConnection, g: Group, strict: str) ->
         {"ids": ids},
     )
     broken = con.execute(
-        f"SELECT f.path FROM {_CSV_FILES} AS c JOIN {FILES} AS f USING (file_id) WHERE NOT in_order LIMIT 1"
+        f"SELECT f.origin FROM {_CSV_FILES} AS c JOIN {FILES} AS f USING (file_id) WHERE NOT in_order LIMIT 1"
     ).fetchone()
     if broken:
         raise RuntimeError(f"{broken[0]}: rows were not read in file order (loader bug, please report)")
     mismatch = con.execute(
-        f"""SELECT f.path FROM {_CSV_FILES} AS c JOIN {FILES} AS f USING (file_id)
+        f"""SELECT f.origin FROM {_CSV_FILES} AS c JOIN {FILES} AS f USING (file_id)
             WHERE c.n_rows <> c.source_rows ORDER BY f.file_id LIMIT 1"""
     ).fetchone()
     if mismatch:
@@ -222,20 +314,15 @@ def _stage_spanning_files(con: duckdb.DuckDBPyConnection, g: Group, strict: str)
         _read_csv_as(con, g.files, strict, len(g.headers))
     except duckdb.Error as exc:
         return exc
-    # Record starts: non-blank lines with an even number of quotes before them (the odd lines tell the
-    # parity). Record 1 is the header; data records are numbered from 0 like the reader's rows.
-    window = "(PARTITION BY l.file_id ORDER BY l.rowid ROWS UNBOUNDED PRECEDING)"
+    # Record starts: non-blank lines that start outside a quoted value. Record 1 is the header; data
+    # records are numbered from 0 like the reader's rows.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_RECORDS} AS
             SELECT * FROM (
                 SELECT file_id AS _file_id, _line, {len(g.headers)} AS n_fields,
                        row_number() OVER (PARTITION BY file_id ORDER BY _line) - 2 AS _record
-                FROM (SELECT l.file_id, l.rowid - c.base + 1 AS _line, l.blank,
-                             (sum(CAST(l.odd AS INTEGER)) OVER {window} - CAST(l.odd AS INTEGER)) % 2 = 1
-                                 AS in_quotes
-                      FROM {_LINE_FLAGS} AS l JOIN {_LINE_COUNTS} AS c USING (file_id)
-                      WHERE l.file_id {_IN_IDS})
-                WHERE NOT in_quotes AND NOT blank)
+                FROM {_LINE_STATE}
+                WHERE file_id {_IN_IDS} AND NOT in_before AND NOT blank)
             WHERE _record >= 0""",
         {"ids": [f.file_id for f in g.files]},
     )
@@ -249,14 +336,14 @@ def _read_ragged_files(con: duckdb.DuckDBPyConnection, g: Group, strict: str, fa
     padded to the widest record and stage the others (the ragged ones are rejects); without, the
     files are unreadable."""
     n = len(g.headers)
-    _read_csv_records(con, g.files, n_headers=n)
-    widest, n_ragged = con.execute(
-        f"SELECT max(n_fields), count(*) FILTER (n_fields <> {n}) FROM {_RECORDS}"
-    ).fetchone()
+    _read_csv_records(con, g.files, n_headers=n, delim=g.delimiter)
+    widest, n_ragged = one_row(
+        con, f"SELECT max(n_fields), count(*) FILTER (n_fields <> {n}) FROM {_RECORDS}"
+    )
     if not n_ragged:
         read_failed(g.files, strict, failure)
     width = max(n, widest)
-    padded = _csv_reader_sql(width, ragged=True)
+    padded = _csv_reader_sql(g, width, ragged=True)
     try:
         _read_csv_as(con, g.files, padded, width)
     except duckdb.Error as exc:
@@ -270,52 +357,54 @@ def _read_csv_as(con: duckdb.DuckDBPyConnection, files: list[SourceFile], reader
     con.execute(
         # No join here: a hash join does not keep the reader's order, which numbers the rows.
         f"CREATE OR REPLACE TEMP TABLE {_CSV_READ} AS SELECT filename, {cols} FROM {reader}",
-        {"paths": [str(f.path) for f in files]},
+        {"paths": [f.src for f in files]},
     )
     check_file_order(con, _CSV_READ)
 
 
-def _read_csv_records(con: duckdb.DuckDBPyConnection, files: list[SourceFile], *, n_headers: int) -> None:
+def _read_csv_records(
+    con: duckdb.DuckDBPyConnection, files: list[SourceFile], *, n_headers: int, delim: str
+) -> None:
     """Read CSV files as lines; ``_load_csv_records`` gets each data record's physical first line and
     field count, ``_load_ragged`` the records whose field count is not ``n_headers`` (the header's).
 
-    Per line: ``_q`` quotes up to and including it (parity: inside a quoted value or not). A line
-    starts a record when it is not blank and its parity before is even; a record's lines are its start
-    line and the following lines that begin inside quotes. Commas outside quotes are counted after
-    closing/opening the quotes cut by the line ends, so ``"[^"]*"`` pairs up (``""`` escapes too).
+    Per line: whether it starts and ends inside a quoted value (:func:`_state_sql`). A line starts a
+    record when it is not blank and starts outside; a record's lines are its start line and the
+    following lines that begin inside quotes. Delimiters outside quotes are counted after closing and
+    opening the quoted values cut by the line ends and removing the quoted values (which start a field).
     """
     read_lines(con, files, _LINES)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_LINE_FILES} AS {_file_rows_sql(_LINES)}")
     window = "(PARTITION BY _file_id ORDER BY _line ROWS UNBOUNDED PRECEDING)"
+    d = _regex_char(delim)
+    quoted = f'(^|{d})"(?:[^"]|"")*"'
     outside = (
-        "regexp_replace(CASE WHEN _in_before THEN '\"' ELSE '' END || _text "
-        "|| CASE WHEN _q % 2 = 1 THEN '\"' ELSE '' END, '\"[^\"]*\"', '', 'g')"
+        f"regexp_replace(CASE WHEN in_before THEN '\"' ELSE '' END || _text "
+        f"|| CASE WHEN in_after THEN '\"' ELSE '' END, {lit(quoted)}, '\\1', 'g')"
     )
+    numbered = f"""SELECT b.file_id AS _file_id, n.rowid - b.base + 1 AS _line, coalesce(n.line, '') AS _text,
+                          {_kind_sql("coalesce(n.line, '')", delim)} AS kind,
+                          {_count_sql("coalesce(n.line, '')", '"')} AS _nq
+                   FROM {_LINES} AS n JOIN {_LINE_FILES} AS b ON b.filename = n.filename"""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_RECORDS} AS
-            WITH numbered AS (
-                SELECT b.file_id AS _file_id, n.rowid - b.base + 1 AS _line, coalesce(n.line, '') AS _text,
-                       {_count_sql("coalesce(n.line, '')", '"')} AS _nq
-                FROM {_LINES} AS n JOIN {_LINE_FILES} AS b ON b.filename = n.filename
-            ), parity AS (
-                SELECT *, (_q - _nq) % 2 = 1 AS _in_before
-                FROM (SELECT *, sum(_nq) OVER {window} AS _q FROM numbered)
+            WITH parity AS ({_state_sql(numbered, "_file_id", "_line")}
             ), starts AS (
-                SELECT *, {_count_sql("_bare", ",")} AS _commas FROM (
-                    SELECT *, NOT _in_before AND _text <> '' AS _start,
-                           CASE WHEN _nq = 0 AND NOT _in_before THEN _text ELSE {outside} END AS _bare
+                SELECT *, {_count_sql("_bare", delim)} AS _commas FROM (
+                    SELECT *, NOT in_before AND _text <> '' AS _start,
+                           CASE WHEN _nq = 0 AND NOT in_before THEN _text ELSE {outside} END AS _bare
                     FROM parity)
             ), records AS (
                 SELECT *, sum(CAST(_start AS INTEGER)) OVER {window} AS _record FROM starts
             )
             -- record 1 is the header; data records are numbered from 0 like the CSV reader's rows
             SELECT _file_id, _record - 2 AS _record, min(_line) AS _line, 1 + sum(_commas) AS n_fields
-            FROM records WHERE _record >= 2 AND (_start OR _in_before)
+            FROM records WHERE _record >= 2 AND (_start OR in_before)
             GROUP BY _file_id, _record"""
     )
     # The first line of a ragged record is its reject value: looked up for those records only.
     con.execute(
-        f"""INSERT INTO {RAGGED}
+        f"""INSERT INTO {RAGGED} (_file_id, _line, n_fields, n_headers, first_line)
             SELECT r._file_id, r._line, r.n_fields, {n_headers}, left(coalesce(n.line, ''), 1000)
             FROM {_RECORDS} AS r JOIN {_LINE_FILES} AS b ON b.file_id = r._file_id
             JOIN {_LINES} AS n ON n.rowid = b.base + r._line - 1
@@ -359,7 +448,7 @@ def _stage_csv_read(con: duckdb.DuckDBPyConnection, g: Group, *, padded_width: i
                     SELECT file_id, sum(source_rows) AS n FROM {COUNTS}
                     WHERE file_id {_IN_IDS} GROUP BY 1),
                  bad_rows AS ({bad_rows})
-            SELECT f.path, b._line FROM {FILES} AS f
+            SELECT f.origin, b._line FROM {FILES} AS f
             LEFT JOIN {_CSV_FILES} AS c ON c.file_id = f.file_id
             LEFT JOIN line_counts AS lc ON lc.file_id = f.file_id
             LEFT JOIN bad_rows AS b ON b._file_id = f.file_id

@@ -1,62 +1,38 @@
 """Each file's header, matched to the contract before any row is read.
 
 A missing key column or two headers naming one column refuse the batch; columns outside the contract
-are kept as text under a SQL-safe name. A CSV header must be on line 1 (a real export starts with it):
-a file whose first line is blank, or whose header cells are all empty, is refused with ``no header on
-line 1``; a zero-byte file or one of blank lines only is an empty file with no rows. Files of one
-format and header are grouped so each group is read with one reader call.
+are kept as text under a SQL-safe name. A CSV header is the first line that is not blank (after an
+Excel ``sep=`` line), read in the file's detected encoding and delimiter (:mod:`.dialect`); a header
+whose cells are all empty is refused with ``no header on line N``; a zero-byte file or one of blank
+lines only is an empty file with no rows. Parquet columns of a type that cannot hold a contract date
+are refused. Files of one format, header and delimiter are grouped so each group is read with one
+reader call.
 """
 
 from __future__ import annotations
 
-import csv
 import re
-from typing import TextIO
+from pathlib import Path
 
 import duckdb
 
 from orchestration.contract import LandingObject, header_key, snake_case
+from orchestration.ingestion import dialect
 from orchestration.ingestion.batch import BatchError, Group, SourceFile
 
 
-def _only_blank(fh: TextIO) -> bool:
-    """True when the rest of ``fh`` is whitespace; reads in chunks and stops at the first character."""
-    return not any(chunk.strip() for chunk in iter(lambda: fh.read(1 << 16), ""))
+def sniff_csv_header(f: SourceFile, scratch: Path) -> None:
+    """Header, encoding and delimiter of a CSV file (:mod:`.dialect`; first record only).
 
-
-def sniff_csv_header(f: SourceFile) -> None:
-    """Header of a CSV file with Python's csv module (first record only; handles BOM and quoting).
-
-    A zero-byte file or one of blank lines only is empty; any other file needs its header on line 1.
+    A zero-byte file or one of blank lines only is empty; leading blank lines (and an Excel ``sep=``
+    line) are skipped, and a first line of empty cells is no header.
     """
-    if f.path.stat().st_size == 0:
-        f.empty = True
-        return
-    try:
-        with f.path.open(encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh, delimiter=",", quotechar='"', doublequote=True, strict=True)
-            header = next(reader, None)
-            if header and any(h.strip() for h in header):
-                f.headers = tuple(header)
-                return
-            if _only_blank(fh) and not any(h.strip() for h in header or ()):
-                f.empty = True
-                return
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise BatchError(
-            f"{f.path}: unreadable CSV header (UTF-8 CSV expected): {exc}",
-            file=f.rel,
-            extract_date=f.extract_date,
-        ) from exc
-    raise BatchError(
-        f"{f.path}: no header on line 1 (the first line is blank or its cells are all empty); "
-        "a CSV file must start with its header"
-    )
+    dialect.sniff(f, scratch)
 
 
 def sniff_parquet_schema(con: duckdb.DuckDBPyConnection, f: SourceFile) -> None:
     try:
-        rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(f.path)]).fetchall()
+        rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [f.src]).fetchall()
     except duckdb.Error as exc:
         raise BatchError(
             f"{f.path}: unreadable Parquet file: {exc}", file=f.rel, extract_date=f.extract_date
@@ -110,12 +86,41 @@ def map_headers(obj: LandingObject, f: SourceFile) -> tuple[str, ...]:
     return f.targets
 
 
-def group_files(obj: LandingObject, files: list[SourceFile]) -> list[Group]:
+#: DuckDB types of a Parquet column that can hold a date or timestamp (text is parsed like CSV).
+_DATE_TYPES = ("DATE", "TIMESTAMP", "VARCHAR")
+
+
+def check_parquet_types(con: duckdb.DuckDBPyConnection, obj: LandingObject, f: SourceFile) -> None:
+    """Refuse a Parquet file whose date or timestamp column has a type that holds no date (an
+    integer ``20250201``, a float, a boolean): every row would be rejected with no clear reason."""
+    for header, target, duck_type in zip(f.headers, f.targets, f.types, strict=True):
+        fl = next((x for x in obj.fields if x.column == target), None)
+        if fl is None or fl.type not in ("date", "timestamp") or duck_type.startswith(_DATE_TYPES):
+            continue
+        physical = con.execute(
+            "SELECT type, logical_type FROM parquet_schema(?) WHERE name = ? LIMIT 1", [f.src, header]
+        ).fetchone()
+        kind = f"Parquet type {physical[0]}" if physical and physical[0] else "Parquet type"
+        raise BatchError(
+            f"{f.path}: column {header!r} ({obj.name}.{fl.name}) is of {kind} (DuckDB {duck_type}), which "
+            f"cannot hold a {fl.type}; write {header} as a Parquet DATE/TIMESTAMP or as ISO 8601 text "
+            "(YYYY-MM-DD)",
+            file=f.rel,
+            extract_date=f.extract_date,
+            column=target,
+        )
+
+
+def group_files(con: duckdb.DuckDBPyConnection, obj: LandingObject, files: list[SourceFile]) -> list[Group]:
     groups: dict[tuple, Group] = {}
     for f in files:
         if f.fmt == "jsonl" or f.empty:
             continue
         targets = map_headers(obj, f)
-        key = (f.fmt, f.headers, f.types)
-        groups.setdefault(key, Group(f.fmt, f.headers, f.types, targets)).files.append(f)
+        if f.fmt == "parquet":
+            check_parquet_types(con, obj, f)
+        key = (f.fmt, f.headers, f.types, f.delimiter)
+        groups.setdefault(key, Group(f.fmt, f.headers, f.types, targets, delimiter=f.delimiter)).files.append(
+            f
+        )
     return list(groups.values())

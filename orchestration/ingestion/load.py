@@ -12,10 +12,12 @@ A batch error, or a load ``before_commit`` refuses, keeps its rejects with ``com
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TypedDict
 
 import duckdb
 
@@ -30,9 +32,9 @@ from orchestration.ingestion.casting import (
 )
 from orchestration.ingestion.discovery import parse_date
 from orchestration.ingestion.schema import REJECT_COLUMNS, ensure_raw_schema, existing_columns, raw_table
-from orchestration.ingestion.staging import prepare_files, stage_all
+from orchestration.ingestion.staging import Batches, prepare_files, stage_all
 from orchestration.ingestion.temp import COUNTS, FILES, RAGGED, TYPED, temp_table, temp_tables
-from orchestration.sql import lit, q
+from orchestration.sql import lit, one_row, q
 
 _DUPS = temp_table("_load_duplicates")  # rows of conflicting duplicates, moved from raw to the rejects
 _IN_DATES = "IN (SELECT unnest(CAST($dates AS DATE[])))"
@@ -70,7 +72,7 @@ def _move_conflicting_duplicates(
             WHERE t._extract_date {_IN_DATES}""",
         {"dates": dates},
     )
-    if not con.execute(f"SELECT count(*) FROM {_DUPS}").fetchone()[0]:
+    if not one_row(con, f"SELECT count(*) FROM {_DUPS}")[0]:
         return
     con.execute(
         f"""INSERT INTO {RAW_SCHEMA}.{REJECTS_TABLE} ({REJECT_COLUMNS})
@@ -100,6 +102,7 @@ def _replace_partitions(
     extras: list[str],
     loaded_at: datetime,
     fmts: ColumnFormats,
+    check_nul: bool,
 ) -> None:
     """Delete the partitions; cast the stage once; good rows to raw, bad cells to the rejects;
     finally move conflicting duplicates from raw to the rejects."""
@@ -109,7 +112,7 @@ def _replace_partitions(
             f"DELETE FROM {RAW_SCHEMA}.{table} WHERE object = $object AND extract_date {_IN_DATES}",
             {"dates": dates, "object": obj.name},
         )
-    build_typed(con, obj, extras, fmts)
+    build_typed(con, obj, extras, fmts, check_nul=check_nul)
     data_cols = ", ".join(q(c) for c in [*obj.columns, *extras])
     target = ", ".join(q(c) for c in [*obj.columns, *extras, *LINEAGE_COLUMNS])
     con.execute(
@@ -119,25 +122,33 @@ def _replace_partitions(
     )
     con.execute(
         f"""INSERT INTO {RAW_SCHEMA}.{REJECTS_TABLE} ({REJECT_COLUMNS})
-            SELECT $object, r.*, $loaded_at FROM ({cell_rejects_sql(obj, fmts)}) AS r
+            SELECT $object, r.*, $loaded_at FROM ({cell_rejects_sql(obj, fmts, extras)}) AS r
             ORDER BY 2, 3, 4""",
         {"object": obj.name, "loaded_at": loaded_at},
     )
-    # Ragged CSV rows: the whole row is rejected (no column), with its first line as the value.
+    # Ragged CSV rows and broken JSON lines: the whole row is rejected (no column), its first line the value.
     con.execute(
         f"""INSERT INTO {RAW_SCHEMA}.{REJECTS_TABLE} ({REJECT_COLUMNS})
             SELECT $object, f.extract_date, f.rel, r._line, NULL, r.first_line,
-                   'row has ' || r.n_fields || ' field' || CASE WHEN r.n_fields = 1 THEN '' ELSE 's' END
-                   || ', header has ' || r.n_headers, $loaded_at
+                   coalesce(r.reason, 'row has ' || r.n_fields || ' field'
+                            || CASE WHEN r.n_fields = 1 THEN '' ELSE 's' END
+                            || ', header has ' || r.n_headers),
+                   $loaded_at
             FROM {RAGGED} AS r JOIN {FILES} AS f ON f.file_id = r._file_id ORDER BY 2, 3, 4""",
         {"object": obj.name, "loaded_at": loaded_at},
     )
     _move_conflicting_duplicates(con, obj, dates, extras, loaded_at)
 
 
+class _Shape(TypedDict):
+    missing_columns: tuple[str, ...]
+    extra_columns: tuple[str, ...]
+    column_formats: dict[str, str]
+
+
 def _batch_shape(
     obj: LandingObject, files: Sequence[SourceFile], extras: Sequence[str], fmts: ColumnFormats
-) -> dict[str, object]:
+) -> _Shape:
     """Missing and extra columns and the detected date formats of one batch's files."""
     read = [f for f in files if not f.empty]
     seen = {t for f in read for t in f.targets}
@@ -167,7 +178,7 @@ def _count_by_date(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None
 def _audit(
     con: duckdb.DuckDBPyConnection,
     obj: LandingObject,
-    batches: dict[date, tuple[bool, list[SourceFile]]],
+    batches: Batches,
     loaded_at: datetime,
     extras: Sequence[str],
     fmts: ColumnFormats,
@@ -194,7 +205,7 @@ def _audit(
         {"dates": dates},
     )
     results = []
-    for d, (found, files) in batches.items():
+    for d, (found, files, skipped) in batches.items():
         result = BatchResult(
             object=obj.name,
             extract_date=d,
@@ -204,6 +215,8 @@ def _audit(
             rejected_rows=rejected.get(d, 0),
             found=found,
             **_batch_shape(obj, files, extras, fmts),
+            skipped_files=tuple(skipped),
+            notes=tuple(f"{f.rel}: {f.note}" for f in files if f.note),
         )
         if result.source_rows != result.loaded_rows + result.rejected_rows:
             raise RuntimeError(
@@ -299,14 +312,14 @@ def load_batches(
     landing_dir = Path(landing_dir).absolute()
     dates = sorted(set(extract_dates))
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
-    time_zone = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
+    time_zone = one_row(con, "SELECT current_setting('TimeZone')")[0]
     con.execute("SET TimeZone = 'UTC'")  # naive timestamps are UTC; offsets convert to UTC
     try:
-        with temp_tables(con):
+        with temp_tables(con), tempfile.TemporaryDirectory(prefix="sales-wh-load-") as scratch:
             # Files are read into temp tables before the transaction: a failed read (the strict CSV read of
             # a group with ragged rows) must leave the connection usable for the next read.
             try:
-                batches, files = prepare_files(con, obj, landing_dir, dates)
+                batches, files = prepare_files(con, obj, landing_dir, dates, Path(scratch))
                 extras = stage_all(con, obj, files)
                 fmts = detect_formats(con, obj, files, date_formats or {})
             except BatchError as exc:
@@ -327,7 +340,8 @@ def load_batches(
             try:
                 ensure_raw_schema(con)
                 _add_raw_extras(con, obj, extras)
-                _replace_partitions(con, obj, dates, extras, loaded_at, fmts)
+                check_nul = any(f.may_hold_nul for f in files)
+                _replace_partitions(con, obj, dates, extras, loaded_at, fmts, check_nul)
                 results = _audit(con, obj, batches, loaded_at, extras, fmts)
                 accepted = before_commit is None or before_commit(con)
                 refused = []

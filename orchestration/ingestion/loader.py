@@ -6,7 +6,7 @@ Callers import from here; the work is split by step (see :mod:`orchestration.ing
 
 from __future__ import annotations
 
-from orchestration.ingestion.batch import BatchError, BatchResult
+from orchestration.ingestion.batch import BatchError, BatchResult, SkippedFile
 from orchestration.ingestion.discovery import FORMATS, list_extract_dates
 from orchestration.ingestion.load import MAX_REFUSED_REJECTS, load_batches
 from orchestration.ingestion.schema import (
@@ -26,6 +26,7 @@ __all__ = [
     "REJECT_COLUMNS",
     "BatchError",
     "BatchResult",
+    "SkippedFile",
     "ensure_raw_schema",
     "lit",
     "list_extract_dates",

@@ -15,21 +15,58 @@ import duckdb
 
 from orchestration.contract import LandingObject
 from orchestration.ingestion.batch import BatchError, Group, SourceFile
+from orchestration.ingestion.dialect import transcode_if_not_utf8
 from orchestration.ingestion.headers import map_headers
-from orchestration.ingestion.temp import COUNTS, FILES, STAGE, temp_table
+from orchestration.ingestion.temp import COUNTS, FILES, RAGGED, STAGE, temp_table
 from orchestration.sql import lit, q
 
 _READ = temp_table("_load_read")  # JSON Lines files as physical lines
 _READ_LINES = temp_table("_load_read_lines")  # their non-blank lines as JSON, with file and line number
+_READ_CHECKED = temp_table("_load_read_checked")  # their non-blank lines, each a JSON object or not (ok)
 
 
-def lines_reader_sql() -> str:
-    # Every physical line as one text column: blank lines stay (as NULL), so the row position in a
-    # file is its line number. Used for JSON Lines and for finding where CSV records start.
+def lines_reader_sql(*, mixed_line_ends: bool = False) -> str:
+    """Every physical line as one text column: blank lines stay (as NULL), so the row position in a
+    file is its line number. Used for JSON Lines and for finding where CSV records start.
+
+    DuckDB's strict reader takes the first line end as the file's; ``mixed_line_ends`` reads a file
+    that also holds the other kind (``\\n`` inside a quoted value of a CRLF file, or ``\\r\\n`` in an LF
+    file: valid RFC 4180) with each ``\\r\\n`` or ``\\n`` one line end."""
+    lenient = ", strict_mode = false, new_line = '\\r\\n'" if mixed_line_ends else ""
     return (
         "read_csv($paths, header = false, columns = {'line': 'VARCHAR'}, delim = chr(1), quote = '', "
-        "escape = '', auto_detect = false, filename = true, encoding = 'utf-8', max_line_size = 67108864)"
+        "escape = '', auto_detect = false, filename = true, encoding = 'utf-8', max_line_size = 67108864"
+        f"{lenient})"
     )
+
+
+def with_lines_reader(
+    con: duckdb.DuckDBPyConnection, files: list[SourceFile], run: Callable[[str], None]
+) -> None:
+    """``run(reader)`` with the lines reader; when it fails, the fallbacks of the error path: files
+    that turn out not to be UTF-8 are read from a UTF-8 copy (:func:`.dialect.transcode_if_not_utf8`),
+    then a file with mixed line ends is read with each ``\\r\\n`` or ``\\n`` one line end."""
+    reader = lines_reader_sql()
+    try:
+        run(reader)
+        return
+    except duckdb.Error as exc:
+        first = exc
+    copied = [f for f in files if f.fmt != "parquet" and f.scratch and transcode_if_not_utf8(f, f.scratch)]
+    if copied:
+        con.executemany(
+            f"UPDATE {FILES} SET path = ? WHERE file_id = ?", [[f.src, f.file_id] for f in copied]
+        )
+        try:
+            run(reader)
+            return
+        except duckdb.Error as exc:
+            first = exc
+    lenient = lines_reader_sql(mixed_line_ends=True)
+    try:
+        run(lenient)
+    except duckdb.Error:
+        read_failed(files, reader, first)
 
 
 def read_failed(files: list[SourceFile], reader: str, exc: Exception) -> None:
@@ -40,7 +77,7 @@ def read_failed(files: list[SourceFile], reader: str, exc: Exception) -> None:
     with duckdb.connect() as scratch:
         for f in files:
             try:
-                scratch.execute(f"SELECT count(*) FROM {reader}", {"paths": [str(f.path)]}).fetchall()
+                scratch.execute(f"SELECT count(*) FROM {reader}", {"paths": [f.src]}).fetchall()
             except duckdb.Error as single:
                 raise BatchError(f"{f.path}: unreadable {f.fmt.upper()} file: {single}") from single
     raise BatchError(f"unreadable files {', '.join(str(f.path) for f in files)}: {exc}") from exc
@@ -69,14 +106,14 @@ def check_file_order(con: duckdb.DuckDBPyConnection, table: str) -> None:
 
 def read_lines(con: duckdb.DuckDBPyConnection, files: list[SourceFile], into: str) -> None:
     """Temp table ``into``: every physical line of ``files`` (``filename``, ``line``), in file order."""
-    reader = lines_reader_sql()
-    try:
+
+    def run(reader: str) -> None:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT filename, line FROM {reader}",
-            {"paths": [str(f.path) for f in files]},
+            {"paths": [f.src for f in files]},
         )
-    except duckdb.Error as exc:
-        read_failed(files, reader, exc)
+
+    with_lines_reader(con, files, run)
     check_file_order(con, into)
 
 
@@ -90,7 +127,9 @@ def _parquet_value(column: str, duck_type: str) -> str:
 
 
 def read_parquet_group(con: duckdb.DuckDBPyConnection, g: Group) -> None:
-    paths = {"paths": [str(f.path) for f in g.files]}
+    for f in g.files:
+        f.may_hold_nul = True  # not looked for in the file: the cast checks every text value
+    paths = {"paths": [f.src for f in g.files]}
     con.execute(
         f"""INSERT INTO {COUNTS} SELECT f.file_id, m.num_rows FROM parquet_file_metadata($paths) AS m
             JOIN {FILES} AS f ON f.path = m.file_name""",
@@ -104,7 +143,7 @@ def read_parquet_group(con: duckdb.DuckDBPyConnection, g: Group) -> None:
             g.targets,
             f"""SELECT f.file_id, r.file_row_number + 1, {values}
                 FROM {reader} AS r JOIN {FILES} AS f ON f.path = r.filename""",
-            {"paths": [str(f.path) for f in g.files]},
+            {"paths": [f.src for f in g.files]},
         )
     except duckdb.Error as exc:
         read_failed(g.files, reader, exc)
@@ -123,24 +162,42 @@ def read_jsonl_files(
                         SELECT filename, rowid - min(rowid) OVER (PARTITION BY filename) + 1 AS line_no, line
                         FROM {_READ})
                     WHERE line IS NOT NULL AND trim(line) <> ''"""
-    # Blank lines are skipped; a line that is not a JSON object makes the file unreadable.
-    bad = con.execute(
-        f"""SELECT filename, line_no FROM ({numbered})
-            WHERE coalesce(CASE WHEN json_valid(line) THEN json_type(line) END, '') <> 'OBJECT'
-            ORDER BY filename, line_no LIMIT 1"""
-    ).fetchone()
-    if bad:
-        raise BatchError(f"{bad[0]}: line {bad[1]} is not a JSON object (JSON Lines expected)")
+    # Blank lines are skipped. A line that is not a JSON object (cut off, broken) is one bad record: it
+    # is rejected whole, like a ragged CSV row; a file of which no line is a JSON object is unreadable.
+    is_object = "coalesce(CASE WHEN json_valid(line) THEN json_type(line) END, '') = 'OBJECT'"
     con.execute(
-        f"""INSERT INTO {COUNTS} SELECT f.file_id, count(*) FROM ({numbered}) AS n
-            JOIN {FILES} AS f ON f.path = n.filename GROUP BY 1"""
+        f"""CREATE OR REPLACE TEMP TABLE {_READ_CHECKED} AS
+            SELECT f.file_id, n.line_no, n.line, {is_object} AS ok,
+                   contains(n.line, chr(0)) OR contains(n.line, '\\u0000') AS nul
+            FROM ({numbered}) AS n JOIN {FILES} AS f ON f.path = n.filename"""
+    )
+    with_nul = {
+        r[0] for r in con.execute(f"SELECT DISTINCT file_id FROM {_READ_CHECKED} WHERE nul").fetchall()
+    }
+    for f in files:
+        f.may_hold_nul = f.file_id in with_nul
+    unreadable = con.execute(
+        f"""SELECT f.origin, min(l.line_no) FROM {_READ_CHECKED} AS l JOIN {FILES} AS f USING (file_id)
+            GROUP BY f.file_id, f.origin HAVING NOT bool_or(l.ok) ORDER BY f.file_id LIMIT 1"""
+    ).fetchone()
+    if unreadable:
+        raise BatchError(
+            f"{unreadable[0]}: line {unreadable[1]} is not a JSON object, nor is any other line "
+            "(JSON Lines expected: one JSON object per line)"
+        )
+    con.execute(f"INSERT INTO {COUNTS} SELECT file_id, count(*) FROM {_READ_CHECKED} GROUP BY 1")
+    con.execute(
+        f"""INSERT INTO {RAGGED} (_file_id, _line, first_line, reason)
+            SELECT file_id, line_no, left(line, 1000),
+                   'not a JSON object (broken or cut-off JSON; JSON Lines expect one object per line)'
+            FROM {_READ_CHECKED} WHERE NOT ok"""
     )
     with_lines = {r[0] for r in con.execute(f"SELECT DISTINCT file_id FROM {COUNTS}").fetchall()}
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_READ_LINES} AS
-            SELECT f.file_id, n.line_no, CAST(n.line AS JSON) AS j
-            FROM ({numbered}) AS n JOIN {FILES} AS f ON f.path = n.filename"""
+            SELECT file_id, line_no, CAST(line AS JSON) AS j FROM {_READ_CHECKED} WHERE ok"""
     )
+    con.execute(f"DROP TABLE {_READ_CHECKED}")
     keys = con.execute(
         f"""SELECT file_id, list(k ORDER BY first_line) FROM (
                 SELECT file_id, k, min(line_no) AS first_line

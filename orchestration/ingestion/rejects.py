@@ -51,7 +51,8 @@ def top_reasons(
 ) -> list[RejectReason]:
     """The ``limit`` most frequent reject reasons (per object), each with up to ``examples`` examples in
     file and line order. Filters: objects, extract dates, committed (None: both)."""
-    where, params = ["true"], {}
+    where: list[str] = ["true"]
+    params: dict[str, object] = {}
     if objects is not None:
         where.append("object IN (SELECT unnest(CAST($objects AS VARCHAR[])))")
         params["objects"] = list(objects)

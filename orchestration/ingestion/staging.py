@@ -11,7 +11,8 @@ from pathlib import Path
 import duckdb
 
 from orchestration.contract import LandingObject
-from orchestration.ingestion.batch import SourceFile
+from orchestration.ingestion import dialect
+from orchestration.ingestion.batch import SkippedFile, SourceFile
 from orchestration.ingestion.casting import is_empty
 from orchestration.ingestion.csv_reader import read_csv_group
 from orchestration.ingestion.discovery import FORMATS, batch_files
@@ -20,14 +21,19 @@ from orchestration.ingestion.readers import read_jsonl_files, read_parquet_group
 from orchestration.ingestion.temp import COUNTS, FILES, RAGGED, STAGE
 from orchestration.sql import q
 
+#: Per extract date: folder found, its data files, the entries skipped.
+Batches = dict[date, tuple[bool, list[SourceFile], list[SkippedFile]]]
+
 
 def prepare_files(
-    con: duckdb.DuckDBPyConnection, obj: LandingObject, landing_dir: Path, dates: list[date]
-) -> tuple[dict[date, tuple[bool, list[SourceFile]]], list[SourceFile]]:
-    batches: dict[date, tuple[bool, list[SourceFile]]] = {}
+    con: duckdb.DuckDBPyConnection, obj: LandingObject, landing_dir: Path, dates: list[date], scratch: Path
+) -> tuple[Batches, list[SourceFile]]:
+    """List and sniff the batches' files; ``scratch`` (removed after the load) holds the UTF-8 copies
+    and plain-named links DuckDB reads instead of some files (:mod:`.dialect`)."""
+    batches: Batches = {}
     all_files: list[SourceFile] = []
     for d in dates:
-        found, paths = batch_files(landing_dir, obj, d)
+        found, paths, skipped = batch_files(landing_dir, obj, d)
         files = [
             SourceFile(
                 file_id=len(all_files) + i,
@@ -39,28 +45,33 @@ def prepare_files(
             for i, p in enumerate(paths)
         ]
         all_files.extend(files)
-        batches[d] = (found, files)
+        batches[d] = (found, files, skipped)
     for f in all_files:
+        f.scratch = scratch
         if f.fmt == "csv":
-            sniff_csv_header(f)
-        elif f.fmt == "parquet":
+            sniff_csv_header(f, scratch)
+        dialect.alias(f, scratch)  # a name DuckDB would read as a glob
+        if f.fmt == "parquet":
             sniff_parquet_schema(con, f)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {FILES} (
             file_id INTEGER, path VARCHAR, rel VARCHAR, extract_date DATE, n_headers INTEGER, fmt VARCHAR,
-            line_base BIGINT)"""
+            line_base BIGINT, origin VARCHAR)"""
     )
     if all_files:
         con.executemany(
-            f"INSERT INTO {FILES} VALUES (?, ?, ?, ?, ?, ?, NULL)",
-            [[f.file_id, str(f.path), f.rel, f.extract_date, len(f.headers), f.fmt] for f in all_files],
+            f"INSERT INTO {FILES} VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+            [
+                [f.file_id, f.src, f.rel, f.extract_date, len(f.headers), f.fmt, str(f.path)]
+                for f in all_files
+            ],
         )
     return batches, all_files
 
 
 def stage_all(con: duckdb.DuckDBPyConnection, obj: LandingObject, files: list[SourceFile]) -> list[str]:
     """Read every file into ``_load_stage``; returns the extra (non-contract) columns seen, in order."""
-    groups = group_files(obj, files)
+    groups = group_files(con, obj, files)
     jsonl = [f for f in files if f.fmt == "jsonl"]
     # Extra columns are known only after reading JSONL keys, so the stage starts with the contract
     # columns and grows by ALTER TABLE; ADD COLUMN on an empty temp table is free.
@@ -69,7 +80,8 @@ def stage_all(con: duckdb.DuckDBPyConnection, obj: LandingObject, files: list[So
     con.execute(f"CREATE OR REPLACE TEMP TABLE {COUNTS} (file_id INTEGER, source_rows BIGINT)")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {RAGGED} (
-            _file_id INTEGER, _line BIGINT, n_fields BIGINT, n_headers INTEGER, first_line VARCHAR)"""
+            _file_id INTEGER, _line BIGINT, n_fields BIGINT, n_headers INTEGER, first_line VARCHAR,
+            reason VARCHAR)"""
     )
     extras: list[str] = []
 

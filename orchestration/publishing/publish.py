@@ -1,5 +1,6 @@
 """Publish: an atomic, read-only copy of the marts and the core tables for BI tools.
 
+This module is the library (no Dagster); the asset that calls it is ``orchestration.defs.publish_asset``.
 The publish asset is downstream of every mart and core table, so Dagster runs it only after the dbt
 tests, the landing checks and the mart checks (all blocking) passed in the same run. It builds a NEW
 DuckDB file next to ``SALES_WH_PUBLISHED`` and moves it onto the published path with ``os.replace``
@@ -10,22 +11,33 @@ Published tables: ``marts.kpi_*``, ``core.dim_*``, ``core.dq_*``, ``core.fct_*``
 copy and let BI drill down from a KPI to its deals and activities), ``main.run_history`` (one row per
 publish, carried forward from the previous file) and ``main.check_results`` (the run's asset checks,
 also carried forward).
+
+Housekeeping: a publish killed part-way leaves its temporary file (and ``.wal``) behind; the next publish
+removes the temporary files of this naming pattern that no live process holds, and says so in the log.
+The new file takes the previous published file's permission bits (and group, when the process may set
+it), so a ``chmod 600`` on the published file survives the next publish.
 """
 
+import errno
+import fcntl
 import json
+import logging
 import os
+import re
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 
 from orchestration.contract import OBJECTS, RAW_SCHEMA
-from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
-from orchestration.warehouse import connect_warehouse
+from orchestration.sql import lit, q
+from orchestration.warehouse import CORE_SCHEMA, MARTS_SCHEMA, connect_warehouse
 
+#: Core tables published beside every mart: dimensions, facts and data-quality findings.
+PUBLISHED_CORE_PREFIXES = ("dim_", "fct_", "dq_")
 RUN_HISTORY = "run_history"
 CHECK_RESULTS = "check_results"
 
@@ -65,18 +77,86 @@ def temp_path_for(published: Path, run_id: str) -> Path:
     return published.with_name(f".{published.name}.{run_id[:12]}.tmp")
 
 
+_log = logging.getLogger(__name__)
+
+
 def _remove_quietly(path: Path) -> None:
     for p in (path, path.with_name(path.name + ".wal")):
         p.unlink(missing_ok=True)
+    # DuckDB's spill folder for the temporary file (connect_warehouse: ``<file>.tmp/``).
+    shutil.rmtree(path.with_name(path.name + ".tmp"), ignore_errors=True)
+
+
+def _stale_pattern(published: Path) -> re.Pattern[str]:
+    """Names :func:`temp_path_for` gives for ``published`` (any run), with the ``.wal`` and spill folder."""
+    return re.compile(rf"\.{re.escape(published.name)}\.[\w-]+?\.tmp(\.wal|\.tmp)?")
+
+
+def _held_by_a_live_process(db_file: Path) -> bool:
+    """Whether a process has ``db_file`` open in DuckDB, which holds a POSIX (fcntl) lock on it while it
+    does. Probing with a lock of our own is safe: this process never has a stale temp file open."""
+    try:
+        fd = os.open(db_file, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EAGAIN):
+            return True
+        raise
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temp_files(published: Path, *, keep: Path | None = None) -> list[Path]:
+    """Remove temporary files of earlier publishes to ``published`` left by a killed run: only names of
+    :func:`temp_path_for`'s pattern, only when no live process holds the database file. Returns what was
+    removed."""
+    pattern = _stale_pattern(published)
+    removed: list[Path] = []
+    if not published.parent.is_dir():
+        return removed
+    for entry in sorted(published.parent.iterdir()):
+        match = pattern.fullmatch(entry.name)
+        if not match or (keep is not None and entry.name.startswith(keep.name)):
+            continue
+        db_file = entry.with_name(entry.name[: len(entry.name) - len(match.group(1) or "")])
+        if _held_by_a_live_process(db_file):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def _take_mode_of(previous: Path, new: Path) -> None:
+    """Give ``new`` the permission bits (and, if allowed, the group) of ``previous``, when it exists."""
+    try:
+        st = os.stat(previous)
+    except FileNotFoundError:
+        return
+    os.chmod(new, st.st_mode & 0o7777)
+    if os.stat(new).st_gid != st.st_gid:
+        try:
+            os.chown(new, -1, st.st_gid)
+        except OSError:  # not a member of that group: keep ours, the mode still applies
+            _log.warning("could not give %s the group %s of %s", new, st.st_gid, previous)
 
 
 def _copy_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for qualified in tables:
         schema, table = qualified.split(".")
-        con.execute(f"create schema if not exists {schema}")
-        con.execute(f"create table {schema}.{table} as select * from wh.{schema}.{table}")
-        counts[qualified] = con.execute(f"select count(*) from {schema}.{table}").fetchone()[0]
+        name = f"{q(schema)}.{q(table)}"
+        con.execute(f"create schema if not exists {q(schema)}")
+        con.execute(f"create table {name} as select * from wh.{name}")
+        (counts[qualified],) = con.execute(f"select count(*) from {name}").fetchall()[0]
     return counts
 
 
@@ -84,7 +164,7 @@ def _carry_forward(con: duckdb.DuckDBPyConnection, previous: Path) -> None:
     """Copy the previous file's history tables (when it has them) into the new file."""
     if not previous.exists():
         return
-    con.execute(f"attach '{previous}' as prev (read_only)")
+    con.execute(f"attach {lit(str(previous))} as prev (read_only)")
     try:
         prev_tables = {
             r[0]
@@ -140,21 +220,30 @@ def publish(
     request: PublishRequest,
     *,
     before_replace: Callable[[Path], None] | None = None,
+    log: Callable[[str], object] | None = None,
 ) -> dict[str, int]:
     """Build the new published file beside ``published_path`` and move it into place atomically.
 
     Returns the row count of each published table. On any error the temporary file is removed and the
-    published file is left as it was. ``before_replace`` is a test hook called with the finished
-    temporary file just before the move.
+    published file is left as it was. Temporary files a killed publish left are removed first, and
+    ``log`` (default: this module's logger) says which. ``before_replace`` is a test hook called with
+    the finished temporary file just before the move.
     """
+    say = log or _log.info
     published_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(published_path, request.run_id)
+    stale = remove_stale_temp_files(published_path, keep=tmp)
+    if stale:
+        say(
+            f"removed {len(stale)} temporary file(s) a killed publish left in {published_path.parent}: "
+            + ", ".join(p.name for p in stale)
+        )
     _remove_quietly(tmp)
     at = datetime.now(UTC).replace(tzinfo=None)
     try:
         con = connect_warehouse(tmp)
         try:
-            con.execute(f"attach '{warehouse_path}' as wh (read_only)")
+            con.execute(f"attach {lit(str(warehouse_path))} as wh (read_only)")
             counts = _copy_tables(con, request.tables)
             con.execute("detach wh")
             con.execute(_RUN_HISTORY_DDL)
@@ -164,6 +253,7 @@ def publish(
             con.execute("checkpoint")
         finally:
             con.close()
+        _take_mode_of(published_path, tmp)
         if before_replace is not None:
             before_replace(tmp)
         os.replace(tmp, published_path)
@@ -201,75 +291,6 @@ def objects_not_found(con: duckdb.DuckDBPyConnection) -> list[str]:
 def tables_to_publish(con: duckdb.DuckDBPyConnection) -> list[str]:
     """``marts.*`` plus ``core.dim_*``, ``core.fct_*`` and ``core.dq_*`` (data-quality findings and
     unmapped values) as they exist in the warehouse."""
-    found = existing_tables(con, ["marts", "core"])
-    core = [t for t in found["core"] if t.startswith(("dim_", "fct_", "dq_"))]
-    return [f"marts.{t}" for t in found["marts"]] + [f"core.{t}" for t in core]
-
-
-def run_check_records(instance: dg.DagsterInstance, run_id: str) -> list[CheckRecord]:
-    """The asset check evaluations of this run (landing, dbt tests, mart checks)."""
-    records = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=100_000
-    ).records
-    out = []
-    for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
-        out.append(
-            CheckRecord(
-                asset_key=evaluation.asset_key.to_user_string(),
-                check_name=evaluation.check_name,
-                passed=bool(evaluation.passed),
-                severity=evaluation.severity.value,
-                description=evaluation.description,
-                evaluated_at=datetime.fromtimestamp(record.event_log_entry.timestamp, UTC).replace(
-                    tzinfo=None
-                ),
-            )
-        )
-    return out
-
-
-def _partition_range(context: dg.AssetExecutionContext) -> str:
-    tags = context.run.tags
-    start = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition", "")
-    end = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition", "")
-    return f"{start}..{end}" if start else ""
-
-
-def build_publish_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
-    """The publish asset, downstream of every mart and core table (``upstream``)."""
-
-    @dg.asset(
-        key=dg.AssetKey(["published"]),
-        group_name="publish",
-        deps=list(upstream),
-        kinds={"duckdb"},
-        description="Atomic read-only copy of marts, core dims and facts, run history and check results.",
-    )
-    def published(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        with retry_on_warehouse_lock(context), warehouse.connect(read_only=True) as con:
-            tables = tables_to_publish(con)
-            missing = objects_not_found(con)
-        if missing:
-            context.log.warning(f"objects not found in landing (their KPIs are empty): {', '.join(missing)}")
-        request = PublishRequest(
-            run_id=context.run.run_id,
-            tables=tables,
-            partition_range=_partition_range(context),
-            checks=run_check_records(context.instance, context.run.run_id),
-            objects_not_found=missing,
-        )
-        with retry_on_warehouse_lock(context):
-            counts = publish(Path(warehouse.warehouse_path), Path(warehouse.published_path), request)
-        context.log.info(f"published {len(counts)} tables to {warehouse.published_path}")
-        return dg.MaterializeResult(
-            metadata={
-                "path": dg.MetadataValue.path(warehouse.published_path),
-                "tables": len(counts),
-                "row_counts": dg.MetadataValue.json(counts),
-                "checks_in_run": len(request.checks),
-                "objects_not_found": dg.MetadataValue.json(missing),
-            }
-        )
-
-    return published
+    found = existing_tables(con, [MARTS_SCHEMA, CORE_SCHEMA])
+    core = [t for t in found[CORE_SCHEMA] if t.startswith(PUBLISHED_CORE_PREFIXES)]
+    return [f"{MARTS_SCHEMA}.{t}" for t in found[MARTS_SCHEMA]] + [f"{CORE_SCHEMA}.{t}" for t in core]

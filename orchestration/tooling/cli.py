@@ -5,11 +5,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TypeAlias
+
+from orchestration.settings import DEFAULT_PARTITION_START, Settings
+
+#: The demo's defaults (``sales-wh generate`` and ``demo``, ``make run``, the benchmarks): its first
+#: extract date is the first partition, so every generated folder is a partition.
+DEMO_SCALE = "S"
+DEMO_DAYS = 365
+DEMO_SEED = 7
+DEMO_START = DEFAULT_PARTITION_START
+
+#: ``add_subparsers()``'s return type, which argparse does not name publicly.
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -34,12 +48,18 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_generate(sub: argparse._SubParsersAction) -> None:
+def _add_generate(sub: SubParsers) -> None:
     p = sub.add_parser("generate", help="write demo CRM and activity extracts (daily folders per object)")
-    p.add_argument("--scale", choices=["S", "M", "L"], default="S", help="volume (default S)")
-    p.add_argument("--days", type=int, default=365, help="number of daily extracts (default 365)")
-    p.add_argument("--seed", type=int, default=7, help="random seed; same arguments give identical files")
-    p.add_argument("--start", type=date.fromisoformat, default=date(2025, 1, 1), help="first extract date")
+    p.add_argument(
+        "--scale", choices=["S", "M", "L"], default=DEMO_SCALE, help=f"volume (default {DEMO_SCALE})"
+    )
+    p.add_argument(
+        "--days", type=int, default=DEMO_DAYS, help=f"number of daily extracts (default {DEMO_DAYS})"
+    )
+    p.add_argument(
+        "--seed", type=int, default=DEMO_SEED, help="random seed; same arguments give identical files"
+    )
+    p.add_argument("--start", type=date.fromisoformat, default=DEMO_START, help="first extract date")
     p.add_argument(
         "--out", type=Path, default=Path("data/landing"), help="landing folder (default data/landing)"
     )
@@ -77,25 +97,56 @@ def _quiet_library_warnings() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-def _run_and_report(start: date, end: date, *, record: bool = False) -> int:
+def _run_and_report(start: date, end: date, *, record: bool = False, wait: float | None = None) -> int:
     """Run the pipeline for ``start..end`` as one Dagster run and print the KPI summary.
 
     Without ``record`` the run uses an in-memory Dagster instance: Dagster's SQLite event log writes one
     event per asset and partition (about 11,000 for a year of 15 objects), which takes minutes on its
     own. With ``record`` (or for runs started from `make ui`: schedule, sensor, backfills) the run is
     kept in $DAGSTER_HOME and shows in the UI's run history.
+
+    One pipeline per warehouse: when another holds it, this exits with ``EXIT_BUSY`` and a message naming
+    it, or with ``wait`` queues behind it for up to that many seconds. The lock is taken before the
+    Dagster instance is opened, so two ``--record`` runs never create a new instance's tables at once.
     """
     _quiet_library_warnings()
-    import dagster as dg
-
-    from orchestration.settings import Settings
-    from orchestration.tooling.pipeline import run_pipeline
-    from orchestration.tooling.report import print_report
+    from orchestration.tooling.run_lock import EXIT_BUSY, LockHolder, WarehouseBusy, warehouse_run_lock
 
     settings = Settings.from_env()
+
+    def waiting(holder: LockHolder) -> None:
+        print(
+            f"Another pipeline is running on {settings.warehouse_path} ({holder.describe()}); "
+            f"waiting up to {wait:.0f} s for it to finish.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        with warehouse_run_lock(settings.warehouse_path, wait=wait, on_wait=waiting):
+            return _run_locked_and_report(start, end, settings, record=record)
+    except WarehouseBusy as busy:
+        print(busy.message(), file=sys.stderr)
+        return EXIT_BUSY
+
+
+def _run_locked_and_report(start: date, end: date, settings: Settings, *, record: bool) -> int:
+    import dagster as dg
+
+    from orchestration.tooling.pipeline import run_pipeline
+    from orchestration.tooling.report import print_report
+    from orchestration.tooling.run_lock import instance_lock
+
     print(f"Running the pipeline through Dagster for extract dates {start}..{end} (one run)", flush=True)
     t0 = time.perf_counter()
-    instance = dg.DagsterInstance.get() if record else dg.DagsterInstance.ephemeral()
+    home = os.environ.get("DAGSTER_HOME")
+    if record and home:
+        with instance_lock(home):
+            instance = dg.DagsterInstance.get()
+    elif record:
+        instance = dg.DagsterInstance.get()  # Dagster's own message: DAGSTER_HOME is not set
+    else:
+        instance = dg.DagsterInstance.ephemeral()
     result = run_pipeline(start, end, instance=instance)
     seconds = time.perf_counter() - t0
     slowest = sorted(result.step_seconds.items(), key=lambda kv: -kv[1])[:5]
@@ -113,6 +164,12 @@ def _run_and_report(start: date, end: date, *, record: bool = False) -> int:
             print(line, file=sys.stderr)
         return 1
     print()
+    from orchestration.tooling.run_summary import warning_lines
+
+    warnings_ = warning_lines(result.result)
+    if warnings_:
+        print("Warnings (published anyway; every check is in main.check_results):")
+        print("\n".join(warnings_))
     print_report(settings.published_path)
     print(f"\nWarehouse (read-write, the pipeline's): {settings.warehouse_path}")
     print("Rejected rows: SELECT * FROM raw._rejects in the warehouse; Dagster UI: make ui")
@@ -120,7 +177,6 @@ def _run_and_report(start: date, end: date, *, record: bool = False) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from orchestration.settings import Settings
     from orchestration.tooling.demo_data import generate
 
     landing = Settings.from_env().landing_dir
@@ -148,28 +204,46 @@ def _demo(args: argparse.Namespace) -> int:
             f"Generated {counts.get('files', 0):,} demo extract files in {landing} "
             f"({time.perf_counter() - t0:.1f} s, {counts.get('malformed', 0)} deliberately malformed rows)"
         )
-    return _run_and_report(args.start, args.start + timedelta(days=args.days - 1), record=args.record)
+    return _run_and_report(
+        args.start, args.start + timedelta(days=args.days - 1), record=args.record, wait=args.wait
+    )
 
 
-def _add_demo(sub: argparse._SubParsersAction) -> None:
+def _add_demo(sub: SubParsers) -> None:
     p = sub.add_parser("demo", help="generate demo extracts, run the whole pipeline, print a KPI summary")
-    p.add_argument("--scale", choices=["S", "M", "L"], default="S")
-    p.add_argument("--days", type=int, default=365)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--start", type=date.fromisoformat, default=date(2025, 1, 1))
+    p.add_argument("--scale", choices=["S", "M", "L"], default=DEMO_SCALE)
+    p.add_argument("--days", type=int, default=DEMO_DAYS)
+    p.add_argument("--seed", type=int, default=DEMO_SEED)
+    p.add_argument("--start", type=date.fromisoformat, default=DEMO_START)
     p.add_argument(
         "--record",
         action="store_true",
         help="record the run in $DAGSTER_HOME (shows in `make ui`; slow for long ranges on SQLite)",
     )
+    _add_wait_option(p)
     p.set_defaults(func=_demo)
 
 
+def _add_wait_option(p: argparse.ArgumentParser) -> None:
+    from orchestration.tooling.run_lock import DEFAULT_WAIT_SECONDS, EXIT_BUSY
+
+    p.add_argument(
+        "--wait",
+        type=float,
+        nargs="?",
+        const=DEFAULT_WAIT_SECONDS,
+        default=None,
+        metavar="SECONDS",
+        help="when another pipeline is running on the warehouse, wait for it to finish (at most SECONDS, "
+        f"default {DEFAULT_WAIT_SECONDS:.0f}) instead of exiting at once with code {EXIT_BUSY}",
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
-    return _run_and_report(args.start, args.end or args.start, record=args.record)
+    return _run_and_report(args.start, args.end or args.start, record=args.record, wait=args.wait)
 
 
-def _add_run(sub: argparse._SubParsersAction) -> None:
+def _add_run(sub: SubParsers) -> None:
     p = sub.add_parser("run", help="run the pipeline through Dagster for extract dates START..END (one run)")
     p.add_argument("--start", type=date.fromisoformat, required=True, help="first extract date")
     p.add_argument("--end", type=date.fromisoformat, help="last extract date (default: START)")
@@ -178,6 +252,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="record the run in $DAGSTER_HOME (shows in `make ui`; slow for long ranges on SQLite)",
     )
+    _add_wait_option(p)
     p.set_defaults(func=_run)
 
 
@@ -188,7 +263,7 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_report(sub: argparse._SubParsersAction) -> None:
+def _add_report(sub: SubParsers) -> None:
     p = sub.add_parser("report", help="print the KPI summary of the published warehouse")
     p.add_argument("--published", type=Path, default=None, help="published file (default SALES_WH_PUBLISHED)")
     p.set_defaults(func=_report)
@@ -196,7 +271,6 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     _quiet_library_warnings()
-    from orchestration.settings import Settings
     from orchestration.tooling.validate import exit_code, render_text, validate_landing_dir
 
     landing = args.landing or Settings.from_env().landing_dir
@@ -205,7 +279,7 @@ def _validate(args: argparse.Namespace) -> int:
     return exit_code(report)
 
 
-def _add_validate(sub: argparse._SubParsersAction) -> None:
+def _add_validate(sub: SubParsers) -> None:
     p = sub.add_parser(
         "validate",
         help="report what a run would make of the landing files of START..END; writes nothing, "
@@ -219,7 +293,7 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
 
 
 #: Subcommand registrars; add yours here.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+COMMANDS: list[Callable[[SubParsers], None]] = [
     _add_generate,
     _add_demo,
     _add_run,

@@ -4,6 +4,11 @@ Used by ``make run`` (via the CLI), the end-to-end tests and the benchmarks. Set
 environment at call time (so tests can point ``SALES_WH_*`` at tmp paths); the dbt manifest is
 re-parsed first so it matches the models on disk. With ``DAGSTER_HOME`` set, the run is recorded in
 that persistent instance and shows up in ``dagster dev``; otherwise an ephemeral instance is used.
+
+The whole run holds the warehouse's run lock (:mod:`orchestration.tooling.run_lock`), taken before the
+manifest parse, the Dagster instance or the warehouse is touched: a second pipeline on the same
+warehouse raises :class:`~orchestration.tooling.run_lock.WarehouseBusy` (or waits, with ``wait``)
+instead of meeting DuckDB's file lock halfway through.
 """
 
 from __future__ import annotations
@@ -11,13 +16,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import dagster as dg
 
 from orchestration.defs.dbt_assets import prepare_manifest
 from orchestration.defs.jobs import DAILY_JOB
-from orchestration.defs.sensors import RANGE_END_TAG, RANGE_START_TAG
+from orchestration.defs.partitions import run_partition
 from orchestration.settings import Settings
+from orchestration.tooling.run_lock import instance_lock, warehouse_run_lock
 
 
 @dataclass
@@ -35,12 +42,6 @@ def _as_date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
-def _run_tags(start: date, end: date) -> tuple[str | None, dict[str, str]]:
-    if start == end:
-        return start.isoformat(), {}
-    return None, {RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
-
-
 def _step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
     return {
         s.step_key: round(s.end_time - s.start_time, 2)
@@ -54,28 +55,46 @@ def run_pipeline(
     end: date | str | None = None,
     *,
     instance: dg.DagsterInstance | None = None,
-    run_config: dict | None = None,
+    run_config: dict[str, Any] | None = None,
     log_level: str = "INFO",
+    wait: float | None = None,
 ) -> PipelineResult:
     """Execute the daily job over the extract dates ``start..end`` (inclusive) as one run.
 
     A failed check or step does not raise: the result says ``success=False`` and which steps failed
-    (the published file is then untouched).
+    (the published file is then untouched). Another pipeline running on the same warehouse raises
+    :class:`~orchestration.tooling.run_lock.WarehouseBusy` at once, or after waiting up to ``wait``
+    seconds for it to finish.
     """
     first, last = _as_date(start), _as_date(end or start)
     if last < first:
         raise ValueError(f"end {last} is before start {first}")
     settings = Settings.from_env()
+    with warehouse_run_lock(settings.warehouse_path, wait=wait):
+        return _run_locked(first, last, settings, instance, run_config, log_level)
+
+
+def _run_locked(
+    first: date,
+    last: date,
+    settings: Settings,
+    instance: dg.DagsterInstance | None,
+    run_config: dict[str, Any] | None,
+    log_level: str,
+) -> PipelineResult:
     project = prepare_manifest(settings.dbt_target)
     # Imported after the parse: importing the module builds its module-level defs from the manifest.
     from orchestration.definitions import build_defs
 
     job = build_defs(settings, project).resolve_job_def(DAILY_JOB)
     if instance is None:
-        instance = (
-            dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-        )
-    partition_key, tags = _run_tags(first, last)
+        home = os.environ.get("DAGSTER_HOME")
+        if home:
+            with instance_lock(home):
+                instance = dg.DagsterInstance.get()
+        else:
+            instance = dg.DagsterInstance.ephemeral()
+    partition_key, tags = run_partition([first, last])
     result = job.execute_in_process(
         instance=instance,
         partition_key=partition_key,

@@ -27,6 +27,23 @@ def failed_checks(result: dg.ExecuteInProcessResult | None) -> list[str]:
     return lines
 
 
+def warning_lines(result: dg.ExecuteInProcessResult | None, limit: int = 15) -> list[str]:
+    """Failed checks that did not block the publish (landing warnings, freshness, dbt warn tests), so a
+    successful run still says what to look at."""
+    if result is None:
+        return []
+    failed = [
+        e for e in result.get_asset_check_evaluations() if not e.passed and not getattr(e, "blocking", False)
+    ]
+    lines = [
+        f"  {'/'.join(e.asset_key.path)} {e.check_name}: {(e.description or '').strip()[:160]}".rstrip(": ")
+        for e in sorted(failed, key=lambda e: (e.check_name != "freshness", e.asset_key.path, e.check_name))
+    ]
+    return lines[:limit] + (
+        [f"  ... and {len(lines) - limit} more (main.check_results)"] if len(lines) > limit else []
+    )
+
+
 def refused_reject_reasons(warehouse: Path, limit: int = 5) -> list[rejects.RejectReason]:
     """Top reasons among the rejects of refused loads, read from the warehouse (read-only)."""
     if not Path(warehouse).exists():

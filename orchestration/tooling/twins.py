@@ -2,7 +2,8 @@
 
 - ``models/staging/salesforce/_salesforce__sources.yml`` is rendered from the landing contract
   (:data:`orchestration.contract.OBJECTS`): tables, columns with type and description, keys, lineage
-  columns, Dagster asset keys and freshness.
+  columns and Dagster asset keys (freshness is a Dagster check,
+  ``orchestration/defs/freshness.py``).
 - ``docs/KPI_DEFINITIONS.md`` is rendered from the template ``kpi_definitions.template.md`` beside this
   module, whose ``{{ doc("kpi_...") }}`` lines are replaced by the dbt doc blocks of
   ``models/marts/kpi/_kpi__docs.md``: each KPI is defined once, in its doc block, which is also the
@@ -49,12 +50,8 @@ sources:
     database: "{{ var('raw_database', var('raw_schema', env_var('SALES_WH_RAW_SCHEMA', 'raw')) \
 if target.type == 'spark' else target.database) }}"
     schema: "{{ var('raw_schema', env_var('SALES_WH_RAW_SCHEMA', 'raw')) }}"
-    config:
-      loaded_at_field: _loaded_at
-      # Daily batch: a day late is worth a look, three days late is an outage.
-      freshness:
-        warn_after: {count: 36, period: hour}
-        error_after: {count: 72, period: hour}
+    # No dbt source freshness: nothing runs `dbt source freshness`. Late or missing extracts are the
+    # Dagster `freshness` check of each raw asset (orchestration/defs/freshness.py, docs/CHECKS.md).
     tables:
 """
 
@@ -66,8 +63,6 @@ _LOAD_AUDIT = f"""\
           The loader's audit: one row per object and extract date loaded (source, loaded and rejected row
           counts, `loaded_at`). Incremental `base_` models read it to find extract dates reloaded since
           their last build. Written by orchestration/ingestion/, not a landing object.
-        config:
-          freshness: null
         meta:
           dagster:
             asset_key: ["{RAW_SCHEMA}", "{LOAD_AUDIT_TABLE}"]
@@ -101,8 +96,6 @@ def _table_block(obj: LandingObject) -> str:
         f"      - name: {obj.table}",
         f"        description: {_quoted(_table_description(obj))}",
     ]
-    if not obj.core:  # an optional object may never be landed: its age says nothing
-        lines += ["        config:", "          freshness: null"]
     lines += [
         "        meta:",
         "          dagster:",

@@ -4,16 +4,17 @@
 -- duplicate key is warned by fct_quotas' own test). Returns one row per overlapping pair.
 -- Periods are half-open: [a, b) and [c, d) overlap when a < d and c < b.
 
-with
+with quotas as (
 
-quotas as (
     select * from {{ ref('fct_quotas') }}
+
 ),
 
 overlapping_pairs as (
+
     select
         earlier.rep_id,
-        earlier.quota_id as quota_id,
+        earlier.quota_id,
         earlier.period_start,
         earlier.period_end,
         later.quota_id as overlapping_quota_id,
@@ -24,8 +25,9 @@ overlapping_pairs as (
         on earlier.rep_id = later.rep_id
         and earlier.quota_id < later.quota_id
         and earlier.period_start < later.period_end
-        and later.period_start < earlier.period_end
+        and earlier.period_end > later.period_start
     where not (earlier.period_start = later.period_start and earlier.period_end = later.period_end)
+
 )
 
 select * from overlapping_pairs

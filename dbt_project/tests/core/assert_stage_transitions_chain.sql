@@ -19,18 +19,23 @@ chained as (
 
 broken_chain as (
 
-    select transition_id, opportunity_id, 'exit differs from next entry' as problem
+    select
+        transition_id,
+        opportunity_id,
+        'exit differs from next entry' as problem
     from chained
     where not (
-        (exited_at is null and next_entered_at is null)
-        or exited_at = next_entered_at
-    )
+            (exited_at is null and next_entered_at is null)
+            or exited_at = next_entered_at
+        )
 
 ),
 
 current_counts as (
 
-    select opportunity_id, sum(case when is_current then 1 else 0 end) as current_entries
+    select
+        opportunity_id,
+        sum(case when is_current then 1 else 0 end) as current_entries
     from transitions
     group by opportunity_id
 
@@ -38,7 +43,10 @@ current_counts as (
 
 wrong_current as (
 
-    select cast(null as {{ dbt.type_string() }}) as transition_id, opportunity_id, 'not exactly one current entry' as problem
+    select
+        cast(null as {{ dbt.type_string() }}) as transition_id,
+        opportunity_id,
+        'not exactly one current entry' as problem
     from current_counts
     where current_entries <> 1
 

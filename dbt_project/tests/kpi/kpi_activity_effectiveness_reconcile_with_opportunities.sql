@@ -2,26 +2,30 @@
 -- fct_opportunities), and kpi_activity_effectiveness_by_category splits the same touches, each once (its
 -- touch_count sums to the same total). Returns a row per mismatch.
 
-with
+with facts as (
 
-facts as (
     select
         sum(case when is_closed and close_date is not null then 1 else 0 end) as closed_count,
         sum(case when is_closed and close_date is not null and is_won then 1 else 0 end) as won_count
     from {{ ref('fct_opportunities') }}
+
 ),
 
 buckets as (
+
     select
         coalesce(sum(closed_opportunity_count), 0) as closed_count,
         coalesce(sum(won_opportunity_count), 0) as won_count,
         coalesce(sum(touch_count), 0) as touch_count
     from {{ ref('kpi_activity_effectiveness') }}
+
 ),
 
 categories as (
+
     select coalesce(sum(touch_count), 0) as touch_count
     from {{ ref('kpi_activity_effectiveness_by_category') }}
+
 )
 
 select

@@ -1,18 +1,22 @@
 -- Bookings in kpi_bookings (and in kpi_quota_attainment, kpi_deal_size and kpi_deal_size_quarterly) equal
 -- the won amount_corporate of fct_opportunities, and the won deal counts match: no deal lost or counted
 -- twice between layers. Returns a row per mismatch.
+-- Attached to kpi_bookings: dagster-dbt makes a test with several parents an asset check only when told
+-- which asset it checks; so it is a blocking check of kpi_bookings, also when that mart is built alone.
+{{ config(meta={'dagster': {'ref': {'name': 'kpi_bookings'}}}) }}
 
-with
+with facts as (
 
-facts as (
     select
         coalesce(sum(case when is_won then amount_corporate end), 0) as won_amount_corporate,
         sum(case when is_won then 1 else 0 end) as won_count,
         sum(case when is_won and amount_corporate is not null then 1 else 0 end) as won_with_amount_count
     from {{ ref('fct_opportunities') }}
+
 ),
 
 marts as (
+
     select
         'kpi_bookings' as mart,
         coalesce(sum(bookings_amount_corporate), 0) as won_amount_corporate,
@@ -47,6 +51,7 @@ marts as (
             as won_count
     from {{ ref('kpi_deal_size_quarterly') }} as deal_size
     cross join facts
+
 )
 
 select
@@ -58,5 +63,5 @@ select
 from marts
 cross join facts
 where abs(marts.won_amount_corporate - facts.won_amount_corporate)
-        > 0.01 + 1e-9 * abs(facts.won_amount_corporate)
+    > 0.01 + 1e-9 * abs(facts.won_amount_corporate)
     or marts.won_count <> facts.won_count

@@ -2,27 +2,41 @@
 -- and the lost / open counts over all stages equal the lost / open opportunities of fct_opportunities
 -- (opportunities with a CreatedDate: without one there is no creation cohort).
 
-with
+with facts as (
 
-facts as (
     select
         count(*) as opportunity_count,
         sum(case when is_closed and not is_won then 1 else 0 end) as lost_count,
         sum(case when is_closed then 0 else 1 end) as open_count
     from {{ ref('fct_opportunities') }}
     where created_date is not null
+
+),
+
+funnel as (
+
+    select * from {{ ref('kpi_pipeline_funnel') }}
+
+),
+
+first_stage as (
+
+    select min(stage_order) as first_stage_order
+    from funnel
+
 ),
 
 mart as (
+
     select
-        coalesce(sum(case when stage_order = first_stage_order then reached_count end), 0) as opportunity_count,
-        coalesce(sum(lost_count), 0) as lost_count,
-        coalesce(sum(open_count), 0) as open_count
-    from {{ ref('kpi_pipeline_funnel') }}
-    cross join (
-        select min(stage_order) as first_stage_order
-        from {{ ref('kpi_pipeline_funnel') }}
-    ) as first_stage
+        coalesce(
+            sum(case when funnel.stage_order = first_stage.first_stage_order then funnel.reached_count end), 0
+        ) as opportunity_count,
+        coalesce(sum(funnel.lost_count), 0) as lost_count,
+        coalesce(sum(funnel.open_count), 0) as open_count
+    from funnel
+    cross join first_stage
+
 )
 
 select

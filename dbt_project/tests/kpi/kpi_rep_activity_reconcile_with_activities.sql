@@ -3,9 +3,8 @@
 -- whose totals do not cancel out is returned. (A union, not a full join on a null-safe key, which
 -- PostgreSQL cannot execute.)
 
-with
+with differences as (
 
-differences as (
     select
         rep_id,
         count(*) as activity_count,
@@ -23,6 +22,7 @@ differences as (
         -sum(selling_minutes) as selling_minutes
     from {{ ref('kpi_rep_activity') }}
     group by rep_id
+
 )
 
 select

@@ -1,10 +1,12 @@
 -- Won, lost and closed counts (and closed amounts) in kpi_win_rate equal the closed opportunities of
 -- fct_opportunities, per close month. The fact counts positive and the mart negative; any month whose
 -- totals do not cancel out is returned.
+-- Attached to kpi_win_rate: dagster-dbt makes a test with several parents an asset check only when told
+-- which asset it checks; so it is a blocking check of kpi_win_rate, also when that mart is built alone.
+{{ config(meta={'dagster': {'ref': {'name': 'kpi_win_rate'}}}) }}
 
-with
+with differences as (
 
-differences as (
     select
         close_month,
         sum(case when is_won then 1 else 0 end) as won_count,
@@ -25,6 +27,7 @@ differences as (
         -sum(closed_amount_corporate) as closed_amount_corporate
     from {{ ref('kpi_win_rate') }}
     group by close_month
+
 )
 
 select

@@ -48,7 +48,9 @@ bounds as (
         -- start on January 1st so the spine never begins mid-year; current date when there is no data
         {{ trunc_to_date('year', 'coalesce(min(data_date), ' ~ dbt.current_timestamp() ~ ')') }} as first_date,
         -- end on December 31st of the year after the latest date
-        {{ add_to_date('day', -1, add_to_date('year', 2, trunc_to_date('year', 'coalesce(max(data_date), cast(' ~ dbt.current_timestamp() ~ ' as date))'))) }} as last_date
+        {{ add_to_date('day', -1, add_to_date('year', 2, trunc_to_date(
+            'year', 'coalesce(max(data_date), cast(' ~ dbt.current_timestamp() ~ ' as date))'
+        ))) }} as last_date
     from data_dates
 
 ),
@@ -96,11 +98,14 @@ final as (
         year_number,
         month_number,
         quarter_number,
-        cast(extract(year from fiscal_shifted_date) as {{ dbt.type_int() }}){{ ' + 1' if fy_start != 1 }} as fiscal_year,
-        {{ add_to_date('month', fy_start - 1, trunc_to_date('quarter', 'fiscal_shifted_date')) }} as fiscal_quarter_start,
+        cast(extract(year from fiscal_shifted_date) as {{ dbt.type_int() }}){{ ' + 1' if fy_start != 1 }}
+            as fiscal_year,
+        {{ add_to_date('month', fy_start - 1, trunc_to_date('quarter', 'fiscal_shifted_date')) }}
+            as fiscal_quarter_start,
         cast(extract(quarter from fiscal_shifted_date) as {{ dbt.type_int() }}) as fiscal_quarter_number,
         -- Monday..Friday: days 0-4 after the (Monday) week start; day-of-week numbering differs per engine
-        {{ dbt.datediff('week_start', 'date_day', 'day') }} < 5 as is_weekday
+        {{ dbt.datediff('week_start', 'date_day', 'day') }} < 5
+            as is_weekday
     from calendar
 
 )

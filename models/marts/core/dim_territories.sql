@@ -18,7 +18,9 @@ account_territories as (
 
 rep_counts as (
 
-    select territory_id, count(*) as rep_count
+    select
+        territory_id,
+        count(*) as rep_count
     from rep_territories
     group by territory_id
 
@@ -26,7 +28,9 @@ rep_counts as (
 
 account_counts as (
 
-    select territory_id, count(*) as account_count
+    select
+        territory_id,
+        count(*) as account_count
     from account_territories
     where territory_id is not null
     group by territory_id

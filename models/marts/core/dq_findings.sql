@@ -47,7 +47,9 @@ history as (
 
 quota_type_periods as (
 
-    select rep_id, period_start
+    select
+        rep_id,
+        period_start
     from staged_quotas
     where forecasting_type_id is not null
     group by rep_id, period_start
@@ -58,103 +60,128 @@ quota_type_periods as (
 findings as (
 
     select
-        'opportunity_closed_before_created' as check_name, 'Opportunity' as object,
+        'opportunity_closed_before_created' as check_name,
+        'Opportunity' as object,
         sum(case when has_negative_cycle then 1 else 0 end) as row_count,
-        'Closed deals whose CloseDate is before CreatedDate (records migrated after they closed): cycle_days NULL, left out of sales velocity.' as treatment
+        -- the treatment is a sentence shown to analysts, not broken up to fit the line length
+        'Closed deals whose CloseDate is before CreatedDate (records migrated after they closed): cycle_days NULL, left out of sales velocity.' as treatment  -- noqa: LT05
     from opportunities
     union all
     select
-        'opportunity_without_owner', 'Opportunity',
-        sum(case when is_owner_missing then 1 else 0 end),
-        'No OwnerId: the deal belongs to the unassigned rep (dim_reps).'
+        'opportunity_without_owner' as check_name,
+        'Opportunity' as object,
+        sum(case when is_owner_missing then 1 else 0 end) as row_count,
+        'No OwnerId: the deal belongs to the unassigned rep (dim_reps).' as treatment
     from opportunities
     union all
     select
-        'opportunity_without_close_date', 'Opportunity',
-        sum(case when close_date is null then 1 else 0 end),
-        'No CloseDate: in no close-date period (bookings, win rate, deal size, coverage).'
+        'opportunity_without_close_date' as check_name,
+        'Opportunity' as object,
+        sum(case when close_date is null then 1 else 0 end) as row_count,
+        'No CloseDate: in no close-date period (bookings, win rate, deal size, coverage).' as treatment
     from opportunities
     union all
     select
-        'opportunity_without_created_date', 'Opportunity',
-        sum(case when created_at is null then 1 else 0 end),
-        'No CreatedDate: no cycle days, no creation cohort (funnel leakage).'
+        'opportunity_without_created_date' as check_name,
+        'Opportunity' as object,
+        sum(case when created_at is null then 1 else 0 end) as row_count,
+        'No CreatedDate: no cycle days, no creation cohort (funnel leakage).' as treatment
     from opportunities
     union all
     select
-        'opportunity_negative_amount', 'Opportunity',
-        sum(case when amount < 0 then 1 else 0 end),
-        'Negative Amount (credit, downsell): counted as it is in bookings and deal size.'
+        'opportunity_negative_amount' as check_name,
+        'Opportunity' as object,
+        sum(case when amount < 0 then 1 else 0 end) as row_count,
+        'Negative Amount (credit, downsell): counted as it is in bookings and deal size.' as treatment
     from opportunities
     union all
     select
-        'opportunity_zero_or_missing_amount', 'Opportunity',
-        sum(case when amount is null or amount = 0 then 1 else 0 end),
-        'Zero or no Amount: the deal counts (won/lost counts), its amount adds nothing.'
+        'opportunity_zero_or_missing_amount' as check_name,
+        'Opportunity' as object,
+        sum(case when amount is null or amount = 0 then 1 else 0 end) as row_count,
+        'Zero or no Amount: the deal counts (won/lost counts), its amount adds nothing.' as treatment
     from opportunities
     union all
     select
-        'opportunity_close_date_5y_after_created', 'Opportunity',
-        sum(case when close_date > {{ add_to_date('year', 5, 'created_date') }} then 1 else 0 end),
-        'CloseDate more than 5 years after CreatedDate: modelled as it is (far-future pipeline periods).'
+        'opportunity_close_date_5y_after_created' as check_name,
+        'Opportunity' as object,
+        sum(case when close_date > {{ add_to_date('year', 5, 'created_date') }} then 1 else 0 end) as row_count,
+        'CloseDate more than 5 years after CreatedDate: modelled as it is (far-future pipeline periods).' as treatment
     from opportunities
     union all
     select
-        'lead_without_created_date', 'Lead',
-        sum(case when created_at is null then 1 else 0 end),
+        'lead_without_created_date' as check_name,
+        'Lead' as object,
+        sum(case when created_at is null then 1 else 0 end) as row_count,
         'No CreatedDate: out of created-month cohorts (lead conversion), still in fct_leads and MQL counts.'
+            as treatment
     from leads
     union all
     select
-        'lead_milestones_out_of_order', 'Lead',
+        'lead_milestones_out_of_order' as check_name,
+        'Lead' as object,
         sum(case
             when (sql_at is not null and mql_at > sql_at)
-                or (converted_at is not null and sql_at is not null and sql_at > converted_at) then 1 else 0
-        end),
-        'MQL after SQL or SQL after conversion (history on a later day than ConvertedDate): kept as it is.'
+                or (converted_at is not null and sql_at is not null and sql_at > converted_at) then 1
+            else 0
+        end) as row_count,
+        'MQL after SQL or SQL after conversion (history on a later day than ConvertedDate): kept as it is.' as treatment
     from leads
     union all
     select
-        'activity_zero_duration', 'Activity',
-        sum(case when duration_minutes = 0 then 1 else 0 end),
-        'Zero logged duration: counted as an activity with 0 minutes.'
+        'activity_zero_duration' as check_name,
+        'Activity' as object,
+        sum(case when duration_minutes = 0 then 1 else 0 end) as row_count,
+        'Zero logged duration: counted as an activity with 0 minutes.' as treatment
     from activities
     union all
     select
-        'activity_negative_duration', 'Activity',
-        sum(case when duration_minutes < 0 then 1 else 0 end),
-        'Negative logged duration: kept as logged (lowers minutes); check the source.'
+        'activity_negative_duration' as check_name,
+        'Activity' as object,
+        sum(case when duration_minutes < 0 then 1 else 0 end) as row_count,
+        'Negative logged duration: kept as logged (lowers minutes); check the source.' as treatment
     from activities
     union all
     select
-        'quota_several_forecasting_types', 'ForecastingQuota',
-        (select count(*) from quota_type_periods),
-        'Owner periods with quotas of several forecasting types: one type used (var quota_forecasting_type_id, else the most common type).'
+        'quota_several_forecasting_types' as check_name,
+        'ForecastingQuota' as object,
+        (select count(*) from quota_type_periods) as row_count,
+        'Owner periods with quotas of several forecasting types: one type used (var quota_forecasting_type_id, else the most common type).' as treatment  -- noqa: LT05
     from (select 1 as one) as single_row
     union all
     select
-        'quota_unusable', 'ForecastingQuota',
-        sum(case when rep_id is null or period_start is null then 1 else 0 end),
-        'Quota without QuotaOwnerId or StartDate: belongs to no rep or period, left out of fct_quotas.'
+        'quota_unusable' as check_name,
+        'ForecastingQuota' as object,
+        sum(case when rep_id is null or period_start is null then 1 else 0 end) as row_count,
+        'Quota without QuotaOwnerId or StartDate: belongs to no rep or period, left out of fct_quotas.' as treatment
     from staged_quotas
     union all
     select
-        'opportunity_history_unplaceable', 'OpportunityHistory',
-        sum(case when opportunity_id is null or created_at is null or stage_name is null then 1 else 0 end),
+        'opportunity_history_unplaceable' as check_name,
+        'OpportunityHistory' as object,
+        sum(case when opportunity_id is null or created_at is null or stage_name is null then 1 else 0 end)
+            as row_count,
         'History row without OpportunityId, CreatedDate or StageName: not a stage entry (funnel, bottlenecks).'
+            as treatment
     from history
     union all
     select
-        'quota_rows_of_other_forecasting_types', 'ForecastingQuota',
-        (select count(*) from staged_quotas where rep_id is not null and period_start is not null)
-            - (select count(*) from quotas),
-        'Quota rows of a forecasting type not used (see quota_several_forecasting_types).'
+        'quota_rows_of_other_forecasting_types' as check_name,
+        'ForecastingQuota' as object,
+        (
+            select count(*) from staged_quotas
+            where staged_quotas.rep_id is not null and staged_quotas.period_start is not null
+        )
+        - (select count(*) from quotas) as row_count,
+        'Quota rows of a forecasting type not used (see quota_several_forecasting_types).' as treatment
     from (select 1 as one) as single_row
     union all
     select
-        'picklist_values_unmapped', 'Opportunity, Lead, Task, Event',
-        (select coalesce(sum(row_count), 0) from unmapped),
+        'picklist_values_unmapped' as check_name,
+        'Opportunity, Lead, Task, Event' as object,
+        (select coalesce(sum(unmapped.row_count), 0) from unmapped) as row_count,
         'Rows whose stage, lead status or activity type maps to nothing: kept, listed in dq_unmapped_values.'
+            as treatment
     from (select 1 as one) as single_row
 
 ),

@@ -51,7 +51,10 @@ activities as (
 
 activity_fields as (
 
-    select activity_id, activity_type as type_value, activity_subtype as subtype_value
+    select
+        activity_id,
+        activity_type as type_value,
+        activity_subtype as subtype_value
     from {{ ref('int_activities_unioned') }}
 
 ),
@@ -110,11 +113,14 @@ stage_suggestions as (
         'seeds/opportunity_stages.csv' as seed_file,
         {{ dbt.concat([
             csv_field('unmapped_stages.value'), "','",
-            "cast(seed_stage_count.stage_count + dense_rank() over (order by unmapped_stages.value) as " ~ dbt.type_string() ~ ")", "','",
-            "case when unmapped_stages.is_won then '1.00' when unmapped_stages.is_closed then '0.00' else '0.50' end", "','",
+            "cast(seed_stage_count.stage_count + dense_rank() over (order by unmapped_stages.value) as "
+                ~ dbt.type_string() ~ ")", "','",
+            "case when unmapped_stages.is_won then '1.00' when unmapped_stages.is_closed then '0.00'"
+                ~ " else '0.50' end", "','",
             bool_text('unmapped_stages.is_closed'), "','",
             bool_text('unmapped_stages.is_won'), "','",
-            "case when unmapped_stages.is_won then 'Closed' when unmapped_stages.is_closed then 'Omitted' else 'Pipeline' end",
+            "case when unmapped_stages.is_won then 'Closed' when unmapped_stages.is_closed then 'Omitted'"
+                ~ " else 'Pipeline' end",
         ]) }} as suggested_seed_line
     from stage_semantics as unmapped_stages
     cross join seed_stage_count
@@ -202,11 +208,32 @@ activity_suggestions as (
 
 unioned as (
 
-    select object, field, value, row_count, seed_file, suggested_seed_line from stage_suggestions
+    select
+        object,
+        field,
+        value,
+        row_count,
+        seed_file,
+        suggested_seed_line
+    from stage_suggestions
     union all
-    select object, field, value, row_count, seed_file, suggested_seed_line from status_suggestions
+    select
+        object,
+        field,
+        value,
+        row_count,
+        seed_file,
+        suggested_seed_line
+    from status_suggestions
     union all
-    select object, field, value, row_count, seed_file, suggested_seed_line from activity_suggestions
+    select
+        object,
+        field,
+        value,
+        row_count,
+        seed_file,
+        suggested_seed_line
+    from activity_suggestions
 
 ),
 
@@ -218,7 +245,8 @@ final as (
         cast(value as {{ dbt.type_string() }}) as value,
         cast(row_count as {{ dbt.type_bigint() }}) as row_count,
         cast(case when value <> '(empty)' then seed_file end as {{ dbt.type_string() }}) as seed_file,
-        cast(case when value <> '(empty)' then suggested_seed_line end as {{ dbt.type_string() }}) as suggested_seed_line
+        cast(case when value <> '(empty)' then suggested_seed_line end as {{ dbt.type_string() }})
+            as suggested_seed_line
     from unioned
 
 )

@@ -1,29 +1,24 @@
 {#-
-    Incremental on DuckDB and PostgreSQL (delete+insert on activity_id): a build re-classifies only
-    the activities whose base Task/Event row was rewritten since the last build (`_built_at` above the
-    latest one kept here), and the post-hook removes activities deleted in the source. A change to the
-    dbt project (the activity_types seed, this model) makes the orchestrator run `dbt build
-    --full-refresh` once (orchestration/assets/dbt.py), so re-classification reaches old rows.
-    Spark rebuilds it as a table. See docs/DECISIONLOG.md.
+    Incremental by entity on DuckDB and PostgreSQL (`incremental_by_entity`, delete+insert on
+    activity_id): a build re-classifies only the activities whose base Task/Event row was rewritten
+    since the last build (`_built_at` above the latest one kept here), and the post-hook removes
+    activities deleted in the source. A change to the dbt project (the activity_types seed, this model)
+    makes the orchestrator run `dbt build --full-refresh` once (orchestration/defs/dbt_assets.py), so
+    re-classification reaches old rows. Spark rebuilds it as a table. See docs/DECISIONLOG.md.
 -#}
 -- depends_on: {{ ref('base_salesforce__tasks') }}, {{ ref('base_salesforce__events') }}
-{{ config(
-    materialized=('table' if target.type == 'spark' else 'incremental'),
-    unique_key='activity_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='append_new_columns',
-    post_hook=[
-        "{% if is_incremental() %}delete from {{ this }} where activity_id in (select _key from "
-        ~ "{{ ref('base_salesforce__tasks') }} where _is_deleted union all select _key from "
-        ~ "{{ ref('base_salesforce__events') }} where _is_deleted){% endif %}"
-    ]
-) }}
+{{ config(**incremental_by_entity('activity_id', removed_in=[
+    {'model': 'base_salesforce__tasks', 'key': '_key'},
+    {'model': 'base_salesforce__events', 'key': '_key'},
+])) }}
 
 with activities as (
 
     select * from {{ ref('int_activities_unioned') }}
     {%- if is_incremental() %}
-    where _built_at > (select coalesce(max(_built_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})) from {{ this }})
+    where _built_at > (
+        select coalesce(max(_built_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})) from {{ this }}
+    )
     {%- endif %}
 
 ),
@@ -45,7 +40,9 @@ linked as (
     select
         activities.*,
         case
-            when who_id is not null or what_id is not null or account_id is not null then 'linked'
+            when
+                activities.who_id is not null or activities.what_id is not null or activities.account_id is not null
+                then 'linked'
             else 'unlinked'
         end as customer_link
     from activities

@@ -1,21 +1,15 @@
 {#-
-    Incremental (delete+insert on lead_id): only leads whose record or lifecycle steps changed since the
-    last build are rebuilt; the post-hook drops deleted leads. Spark rebuilds it as a table.
+    Incremental by entity (`incremental_by_entity`, delete+insert on lead_id): only leads whose record
+    or lifecycle steps changed since the last build are rebuilt; the post-hook drops deleted leads.
+    Spark rebuilds it as a table.
 -#}
 -- depends_on: {{ ref('base_salesforce__leads') }}
-{{ config(
-    materialized=('table' if target.type == 'spark' else 'incremental'),
-    incremental_strategy='delete+insert',
-    on_schema_change='append_new_columns',
-    unique_key='lead_id',
-    post_hook=[
-        "{% if is_incremental() %}delete from {{ this }} where lead_id in (select _key from "
-        ~ "{{ ref('base_salesforce__leads') }} where _is_deleted){% endif %}"
-    ]
-) }}
+{{ config(**incremental_by_entity('lead_id', removed_in=[
+    {'model': 'base_salesforce__leads', 'key': '_key'},
+])) }}
 
 {%- set changed_leads -%}
-    {{ changed_keys([(ref('base_salesforce__leads'), '_key'), (ref('int_lead_status_changes_mapped'), 'lead_id')]) }}
+{{ changed_keys([(ref('base_salesforce__leads'), '_key'), (ref('int_lead_status_changes_mapped'), 'lead_id')]) }}
 {%- endset %}
 
 with leads as (
@@ -42,9 +36,9 @@ lead_statuses as (
 
 ),
 
-{#- lifecycle orders from the seed: lead 1, mql 2, sql 3, converted 4; disqualified 0 never counts. -#}
 milestones as (
 
+    -- lifecycle orders from the seed: lead 1, mql 2, sql 3, converted 4; disqualified 0 never counts.
     -- "reached MQL" = first time at MQL or any later stage, so a lead that skipped MQL still has mql_at
     select
         lead_id,
@@ -97,7 +91,8 @@ final as (
         coalesce(milestones.mql_at, conversion_day.converted_day_at) as mql_at,
         coalesce(milestones.sql_at, conversion_day.converted_day_at) as sql_at,
         coalesce(milestones.converted_at, conversion_day.converted_day_at) as converted_at,
-        (milestones.mql_at is not null or leads.is_converted) and coalesce(milestones.was_at_mql, 0) = 0 as is_mql_skipped,
+        (milestones.mql_at is not null or leads.is_converted)
+        and coalesce(milestones.was_at_mql, 0) = 0 as is_mql_skipped,
         leads.is_converted or coalesce(lead_statuses.lifecycle_stage = 'converted', false) as is_converted,
         coalesce(lead_statuses.lifecycle_stage = 'disqualified', false) as is_disqualified,
         coalesce(milestones.has_status_history, 0) = 1 as has_status_history,

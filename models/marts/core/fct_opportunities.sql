@@ -52,19 +52,24 @@ joined as (
         -- dq_unmapped_values.
         case
             when stages.flags_source = 'landed' then stages.is_closed
-            else coalesce(
-                case when opportunities.is_won_in_source then true else opportunities.is_closed_in_source end,
-                case when stages.flags_source in ('seed', 'seed_newer_orgs') then stages.is_closed end,
-                false
-            )
+            else
+                coalesce(
+                    case when opportunities.is_won_in_source then true else opportunities.is_closed_in_source end,
+                    case when stages.flags_source in ('seed', 'seed_newer_orgs') then stages.is_closed end,
+                    false
+                )
         end as is_closed,
         case
             when stages.flags_source = 'landed' then stages.is_won
-            else coalesce(
-                case when opportunities.is_closed_in_source = false then false else opportunities.is_won_in_source end,
-                case when stages.flags_source in ('seed', 'seed_newer_orgs') then stages.is_won end,
-                false
-            )
+            else
+                coalesce(
+                    case
+                        when opportunities.is_closed_in_source = false then false
+                        else opportunities.is_won_in_source
+                    end,
+                    case when stages.flags_source in ('seed', 'seed_newer_orgs') then stages.is_won end,
+                    false
+                )
         end as is_won,
         case
             when stages.flags_source = 'landed' then 'landed'
@@ -129,12 +134,12 @@ final as (
         -- Sales cycle of a closed deal. A deal that closed before it was created (records migrated into the
         -- org after they closed) has no meaningful cycle: NULL, flagged by has_negative_cycle and counted
         -- in dq_findings. 0 (closed the day it was created) is a valid cycle.
+        {%- set cycle_days = dbt.datediff('created_date', 'close_date', 'day') %}
         case
-            when is_closed and {{ dbt.datediff('created_date', 'close_date', 'day') }} >= 0
-                then {{ dbt.datediff('created_date', 'close_date', 'day') }}
+            when is_closed and {{ cycle_days }} >= 0
+                then {{ cycle_days }}
         end as cycle_days,
-        coalesce(is_closed and {{ dbt.datediff('created_date', 'close_date', 'day') }} < 0, false)
-            as has_negative_cycle,
+        coalesce(is_closed and {{ cycle_days }} < 0, false) as has_negative_cycle,
         is_owner_missing,
         is_closed_in_source,
         is_won_in_source

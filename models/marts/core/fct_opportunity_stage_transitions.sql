@@ -1,22 +1,17 @@
 {#-
-    Incremental (delete+insert on opportunity_id): only opportunities whose stage entries or record
-    changed since the last build are rebuilt; the post-hook drops deleted opportunities and those whose
-    stage entries are all gone. Spark rebuilds it as a table.
+    Incremental by entity (`incremental_by_entity`, delete+insert on opportunity_id): only opportunities
+    whose stage entries or record changed since the last build are rebuilt; the post-hook drops deleted
+    opportunities and those whose stage entries are all gone. Spark rebuilds it as a table.
 -#}
 -- depends_on: {{ ref('base_salesforce__opportunities') }}, {{ ref('base_salesforce__opportunity_history') }}
-{{ config(
-    materialized=('table' if target.type == 'spark' else 'incremental'),
-    incremental_strategy='delete+insert',
-    on_schema_change='append_new_columns',
-    unique_key='opportunity_id',
-    post_hook=[
-        "{% if is_incremental() %}delete from {{ this }} where opportunity_id in (select _key from "
-        ~ "{{ ref('base_salesforce__opportunities') }} where _is_deleted) or (opportunity_id in (select "
-        ~ "opportunity_id from {{ ref('base_salesforce__opportunity_history') }} where _is_deleted) and "
-        ~ "opportunity_id not in (select opportunity_id from {{ ref('int_opportunity_history_stage_entries') }} "
-        ~ "where opportunity_id is not null)){% endif %}"
-    ]
-) }}
+{{ config(**incremental_by_entity('opportunity_id', removed_in=[
+    {'model': 'base_salesforce__opportunities', 'key': '_key'},
+    {
+        'model': 'base_salesforce__opportunity_history',
+        'key': 'opportunity_id',
+        'unless_in': 'int_opportunity_history_stage_entries',
+    },
+])) }}
 
 with entries as (
 
@@ -76,8 +71,8 @@ skipped_open_stages as (
     from ordered
     inner join stages
         on not stages.is_closed
-        and stages.stage_order > ordered.from_stage_order
-        and stages.stage_order < ordered.to_stage_order
+        and ordered.from_stage_order < stages.stage_order
+        and ordered.to_stage_order > stages.stage_order
     where not ordered.is_to_lost_stage
     group by ordered.transition_id
 

@@ -18,7 +18,9 @@ with staged_quotas as (
 
 type_rows as (
 
-    select forecasting_type_id, count(*) as type_row_count
+    select
+        forecasting_type_id,
+        count(*) as type_row_count
     from staged_quotas
     where forecasting_type_id is not null
     group by forecasting_type_id
@@ -34,10 +36,13 @@ ranked_types as (
         period_types.forecasting_type_id,
         row_number() over (
             partition by period_types.rep_id, period_types.period_start
-            order by type_rows.type_row_count desc, period_types.forecasting_type_id
+            order by type_rows.type_row_count desc, period_types.forecasting_type_id asc
         ) as type_rank
     from (
-        select distinct rep_id, period_start, forecasting_type_id
+        select distinct
+            rep_id,
+            period_start,
+            forecasting_type_id
         from staged_quotas
         where forecasting_type_id is not null
     ) as period_types
@@ -56,12 +61,12 @@ quotas as (
         and (staged_quotas.forecasting_type_id is null
             or staged_quotas.forecasting_type_id = '{{ forecasting_type }}')
     {%- else %}
-    left join ranked_types
-        on {{ kpi_null_safe_equal('staged_quotas.rep_id', 'ranked_types.rep_id') }}
-        and {{ kpi_null_safe_equal('staged_quotas.period_start', 'ranked_types.period_start') }}
-        and staged_quotas.forecasting_type_id = ranked_types.forecasting_type_id
-    where staged_quotas.rep_id is not null and staged_quotas.period_start is not null
-        and (staged_quotas.forecasting_type_id is null or ranked_types.type_rank = 1)
+left join ranked_types
+    on {{ kpi_null_safe_equal('staged_quotas.rep_id', 'ranked_types.rep_id') }}
+    and {{ kpi_null_safe_equal('staged_quotas.period_start', 'ranked_types.period_start') }}
+    and staged_quotas.forecasting_type_id = ranked_types.forecasting_type_id
+where staged_quotas.rep_id is not null and staged_quotas.period_start is not null
+    and (staged_quotas.forecasting_type_id is null or ranked_types.type_rank = 1)
     {%- endif %}
 
 ),
@@ -80,7 +85,7 @@ currency_types as (
 
 converted as (
 
-    -- the shared lookup (macros/corporate_conversion_rate.sql), at the period start
+    -- the shared lookup (macros/select_with_corporate_rate.sql), at the period start
     {{ select_with_corporate_rate('quotas', 'currency_code', 'period_start') }}
 
 ),

@@ -1,28 +1,25 @@
--- Activity effectiveness: activities logged on a deal in the touch_window_days (var, default 90) days
--- before its close date (both ends included) - "touches" - and the win rate by how many touches a deal had.
--- Grain: touch_bucket. Every closed opportunity is in exactly ONE row (the bucket of its touch count over
--- all categories, '0' when none), so every count column sums over all rows to its grand total:
---   win rate by touch bucket = won_opportunity_count / closed_opportunity_count;
---   touches per won deal     = sum(won_touch_count) / sum(won_opportunity_count) (lost likewise).
--- Touches per category, won vs lost: kpi_activity_effectiveness_by_category (its touch counts sum to the
--- same totals as touch_count here). A touch is an activity linked to the opportunity (fct_activities).
+-- Definition, grain and choices: doc("kpi_activity_effectiveness") in models/marts/kpi/_kpi__docs.md
+-- (rendered in docs/KPI_DEFINITIONS.md).
 
-with
+with opportunity_touches as (
 
-opportunity_touches as (
     select * from {{ ref('int_opportunity_touches_windowed') }}
+
 ),
 
 touches_per_opportunity as (
+
     select
         opportunity_id,
         is_won,
         count(activity_id) as touch_count
     from opportunity_touches
     group by opportunity_id, is_won
+
 ),
 
 bucketed as (
+
     select
         *,
         case
@@ -40,9 +37,11 @@ bucketed as (
             else 4
         end as touch_bucket_order
     from touches_per_opportunity
+
 ),
 
 final as (
+
     select
         touch_bucket,
         touch_bucket_order,
@@ -55,6 +54,7 @@ final as (
         {{ kpi_safe_divide('sum(' ~ kpi_flag('is_won') ~ ')', 'count(*)') }} as win_rate
     from bucketed
     group by touch_bucket, touch_bucket_order
+
 )
 
 select * from final

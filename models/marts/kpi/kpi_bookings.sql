@@ -1,19 +1,20 @@
--- Bookings: won opportunities' amounts in the corporate currency, dated by close date.
--- Grain: close_month x rep x territory x segment x opportunity type x lead source (the finest grain the
--- DESIGN asks for); quarters and fiscal periods are attributes, so sum(bookings_amount_corporate) over any
--- filter never double counts.
+-- Definition, grain and choices: doc("kpi_bookings") in models/marts/kpi/_kpi__docs.md
+-- (rendered in docs/KPI_DEFINITIONS.md).
 
-with
+with opportunities as (
 
-opportunities as (
     select * from {{ ref('fct_opportunities') }}
+
 ),
 
 dates as (
+
     select * from {{ ref('dim_dates') }}
+
 ),
 
 won_opportunities as (
+
     select
         opportunities.close_month,
         opportunities.close_quarter,
@@ -29,9 +30,11 @@ won_opportunities as (
     left join dates
         on opportunities.close_date = dates.date_day
     where opportunities.is_won
+
 ),
 
 final as (
+
     select
         close_month,
         close_quarter,
@@ -57,6 +60,7 @@ final as (
         segment,
         opportunity_type,
         lead_source
+
 )
 
 select * from final

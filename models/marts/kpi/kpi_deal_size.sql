@@ -1,17 +1,14 @@
--- Average and median deal size of won opportunities (corporate currency), dated by close date.
--- Grain: close_month x segment. One grain per table: won_deal_count and won_amount_corporate are additive
--- (their sum over all rows is every won deal with an amount, once), so any roll-up of the AVERAGE is
--- sum(won_amount_corporate) / sum(won_deal_count). The median is of this grain only (not re-aggregatable):
--- quarterly medians are in kpi_deal_size_quarterly.
--- Deals without an amount are left out of both the count and the sum, so avg = sum / count exactly.
+-- Definition, grain and choices: doc("kpi_deal_size") in models/marts/kpi/_kpi__docs.md
+-- (rendered in docs/KPI_DEFINITIONS.md).
 
-with
+with opportunities as (
 
-opportunities as (
     select * from {{ ref('fct_opportunities') }}
+
 ),
 
 won_deals as (
+
     select
         close_month,
         close_quarter,
@@ -20,9 +17,11 @@ won_deals as (
     from opportunities
     where is_won
         and amount_corporate is not null
+
 ),
 
 by_month as (
+
     select
         close_month,
         -- an attribute of the month (a month lies in one quarter), for filtering, not a second grain
@@ -33,9 +32,11 @@ by_month as (
         {{ kpi_percentile_cont(0.5, 'amount_corporate') }} as median_deal_size_corporate
     from won_deals
     group by close_month, segment
+
 ),
 
 final as (
+
     select
         close_month,
         close_quarter,
@@ -45,6 +46,7 @@ final as (
         {{ kpi_safe_divide('won_amount_corporate', 'won_deal_count') }} as avg_deal_size_corporate,
         cast(median_deal_size_corporate as {{ type_double() }}) as median_deal_size_corporate
     from by_month
+
 )
 
 select * from final

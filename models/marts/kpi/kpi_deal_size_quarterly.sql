@@ -1,16 +1,14 @@
--- Average and median deal size of won opportunities (corporate currency) per calendar quarter of the close
--- date: the quarterly twin of kpi_deal_size (close_month x segment), kept in its own table because a
--- median cannot be rolled up from months and two grains in one table would double every additive column.
--- Grain: close_quarter x segment. won_deal_count and won_amount_corporate are additive (each won deal with
--- an amount once); the median is of this grain only.
+-- Definition, grain and choices: doc("kpi_deal_size") in models/marts/kpi/_kpi__docs.md
+-- (rendered in docs/KPI_DEFINITIONS.md).
 
-with
+with opportunities as (
 
-opportunities as (
     select * from {{ ref('fct_opportunities') }}
+
 ),
 
 won_deals as (
+
     select
         close_quarter,
         segment,
@@ -18,9 +16,11 @@ won_deals as (
     from opportunities
     where is_won
         and amount_corporate is not null
+
 ),
 
 by_quarter as (
+
     select
         close_quarter,
         segment,
@@ -29,9 +29,11 @@ by_quarter as (
         {{ kpi_percentile_cont(0.5, 'amount_corporate') }} as median_deal_size_corporate
     from won_deals
     group by close_quarter, segment
+
 ),
 
 final as (
+
     select
         close_quarter,
         segment,
@@ -40,6 +42,7 @@ final as (
         {{ kpi_safe_divide('won_amount_corporate', 'won_deal_count') }} as avg_deal_size_corporate,
         cast(median_deal_size_corporate as {{ type_double() }}) as median_deal_size_corporate
     from by_quarter
+
 )
 
 select * from final

@@ -1,22 +1,14 @@
--- Lead funnel: lead conversion by creation cohort, and MQL -> SQL by the month leads reached MQL.
--- Grain: month_start x lead_source. Two families of counts share the row, each dated its own way:
---   cohort counts (leads_created_count, leads_converted_count, leads_disqualified_count) by the month the
---   lead was created (cohort_month); MQL counts (leads_reached_mql_count, mql_reached_sql_count,
---   mql_skipped_count) by the month the lead reached MQL. Each family sums over months without double
---   counting.
--- "Reached MQL/SQL" follows fct_leads: first time at that lifecycle stage or a later one, so a lead that
--- skipped MQL (straight to SQL or conversion) reached MQL at the moment it reached SQL; the funnel stays
--- monotone (SQLs are a subset of MQLs). Such leads are counted in mql_skipped_count (for a strict rate,
--- subtract them from numerator and denominator) and are left out of the median days MQL -> SQL, where
--- their 0 days would only measure the skip.
+-- Definition, grain and choices: doc("kpi_lead_funnel") in models/marts/kpi/_kpi__docs.md
+-- (rendered in docs/KPI_DEFINITIONS.md).
 
-with
+with leads as (
 
-leads as (
     select * from {{ ref('fct_leads') }}
+
 ),
 
 lead_milestones as (
+
     select
         lead_id,
         lead_source,
@@ -28,9 +20,11 @@ lead_milestones as (
         -- conversion lies beyond SQL: a lead converted straight from MQL did reach SQL
         coalesce(sql_at, converted_at) as reached_sql_at
     from leads
+
 ),
 
 cohorts as (
+
     select
         cohort_month as month_start,
         lead_source,
@@ -42,9 +36,11 @@ cohorts as (
     -- in the MQL counts when it reached MQL)
     where cohort_month is not null
     group by cohort_month, lead_source
+
 ),
 
 mql_leads as (
+
     select
         {{ trunc_to_date('month', 'mql_at') }} as mql_month,
         lead_source,
@@ -56,9 +52,11 @@ mql_leads as (
         end as days_mql_to_sql
     from lead_milestones
     where mql_at is not null
+
 ),
 
 mql_months as (
+
     select
         mql_month as month_start,
         lead_source,
@@ -68,15 +66,25 @@ mql_months as (
         cast({{ kpi_percentile_cont(0.5, 'days_mql_to_sql') }} as {{ type_double() }}) as median_days_mql_to_sql
     from mql_leads
     group by mql_month, lead_source
+
 ),
 
 months as (
-    select month_start, lead_source from cohorts
+
+    select
+        month_start,
+        lead_source
+    from cohorts
     union
-    select month_start, lead_source from mql_months
+    select
+        month_start,
+        lead_source
+    from mql_months
+
 ),
 
 final as (
+
     select
         months.month_start,
         months.lead_source,
@@ -98,6 +106,7 @@ final as (
     left join mql_months
         on months.month_start = mql_months.month_start
         and {{ kpi_null_safe_equal('months.lead_source', 'mql_months.lead_source') }}
+
 )
 
 select * from final

@@ -1,15 +1,6 @@
--- Pipeline coverage for the current and the next quota period relative to the reporting date
--- (var as_of_date, default: the latest close/activity date in the data; see kpi_as_of_date_select).
--- Grain: rep x period_offset (0 = current period, 1 = next).
--- Periods are per rep: the current one is the rep's quota period whose [period_start, period_end) contains
--- as_of_date (fiscal or mid-month quota periods match too), else the calendar var quota_period containing
--- it; the next one is the rep's quota period containing the current period's end, else one var
--- quota_period from there.
--- coverage = open pipeline with close date in the period / remaining quota, where
--- remaining quota = max(quota - bookings to date, 0) and bookings to date = won deals closed in the
--- period up to as_of_date. No quota, or quota already met -> remaining 0 or NULL -> coverage NULL.
--- For a team, sum the numerator and denominator columns: a rep's over-achievement does not fill a
--- teammate's gap (remaining quota is clipped at 0 per rep).
+-- Definition, grain and choices: doc("kpi_pipeline_coverage") in models/marts/kpi/_kpi__docs.md
+-- (rendered in docs/KPI_DEFINITIONS.md).
+-- The reporting date: var as_of_date, default the latest close/activity date (kpi_as_of_date_select).
 
 {%- set remaining_quota -%}
     case
@@ -19,46 +10,59 @@
     end
 {%- endset %}
 
-with
+with opportunities as (
 
-opportunities as (
     select * from {{ ref('fct_opportunities') }}
+
 ),
 
 activities as (
+
     select * from {{ ref('fct_activities') }}
+
 ),
 
 quotas as (
+
     select * from {{ ref('fct_quotas') }}
+
 ),
 
 reps as (
+
     select * from {{ ref('dim_reps') }}
+
 ),
 
 as_of as (
+
     {{ kpi_as_of_date_select('opportunities', 'activities') }}
+
 ),
 
 rep_candidates as (
+
     select rep_id from opportunities
     union
     select rep_id from quotas
+
 ),
 
 -- the calendar period of var quota_period containing as_of_date: the window of a rep without a quota
 calendar_current as (
+
     select
         as_of_date,
         {{ trunc_to_date(var('quota_period'), 'as_of_date') }} as period_start,
         {{ add_to_date(var('quota_period'), 1, trunc_to_date(var('quota_period'), 'as_of_date')) }} as period_end
     from as_of
+
 ),
 
 -- a quota matches a date when its [period_start, period_end) contains the date, so quotas on fiscal
 -- quarters or starting mid-month match too; rows of one rep and one period add up (a split quota)
 current_quotas as (
+
     select
         quotas.rep_id,
         quotas.period_start,
@@ -69,9 +73,11 @@ current_quotas as (
     where quotas.period_start <= as_of.as_of_date
         and as_of.as_of_date < quotas.period_end
     group by quotas.rep_id, quotas.period_start, quotas.period_end
+
 ),
 
 current_windows as (
+
     select
         rep_candidates.rep_id,
         0 as period_offset,
@@ -83,11 +89,13 @@ current_windows as (
     cross join calendar_current
     left join current_quotas
         on rep_candidates.rep_id = current_quotas.rep_id
+
 ),
 
 -- the next period starts where the current one ends: the rep's quota containing that day, else one
 -- var quota_period from there
 next_quotas as (
+
     select
         quotas.rep_id,
         quotas.period_start,
@@ -97,11 +105,13 @@ next_quotas as (
     inner join current_windows
         on quotas.rep_id = current_windows.rep_id
         and quotas.period_start <= current_windows.period_end
-        and current_windows.period_end < quotas.period_end
+        and quotas.period_end > current_windows.period_end
     group by quotas.rep_id, quotas.period_start, quotas.period_end
+
 ),
 
 next_windows as (
+
     select
         current_windows.rep_id,
         1 as period_offset,
@@ -115,15 +125,19 @@ next_windows as (
     from current_windows
     left join next_quotas
         on current_windows.rep_id = next_quotas.rep_id
+
 ),
 
 windows as (
+
     select * from current_windows
     union all
     select * from next_windows
+
 ),
 
 open_pipeline as (
+
     select
         windows.rep_id,
         windows.period_offset,
@@ -136,9 +150,11 @@ open_pipeline as (
         and opportunities.close_date < windows.period_end
     where not opportunities.is_closed
     group by windows.rep_id, windows.period_offset
+
 ),
 
 bookings_to_date as (
+
     select
         windows.rep_id,
         windows.period_offset,
@@ -151,9 +167,11 @@ bookings_to_date as (
         and opportunities.close_date <= windows.as_of_date
     where opportunities.is_won
     group by windows.rep_id, windows.period_offset
+
 ),
 
 combined as (
+
     select
         windows.rep_id,
         windows.period_offset,
@@ -176,9 +194,11 @@ combined as (
     where open_pipeline.rep_id is not null
         or bookings_to_date.rep_id is not null
         or windows.quota_amount_corporate is not null
+
 ),
 
 described as (
+
     select
         combined.rep_id,
         combined.period_offset,
@@ -200,14 +220,17 @@ described as (
     from combined
     left join reps
         on combined.rep_id = reps.rep_id
+
 ),
 
 final as (
+
     select
         *,
         {{ kpi_safe_divide('open_pipeline_amount_corporate', 'remaining_quota_amount_corporate') }}
             as pipeline_coverage_ratio
     from described
+
 )
 
 select * from final

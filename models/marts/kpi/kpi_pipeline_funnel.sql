@@ -1,27 +1,26 @@
--- Funnel leakage per opportunity stage and creation cohort (calendar quarter of the created date).
--- Each opportunity is placed by the FURTHEST open stage it ever reached (stage transitions, plus its
--- current stage); it "reached" every stage up to that one (skipped stages included), "moved on" from
--- every stage before it, and if it is lost it was "lost" from that furthest stage. A regression does not
--- count a stage twice. Won opportunities reach the won stage, which ends the funnel.
--- Identity per row: reached = moved_on + lost + open + won (won only on the won stage). reached_count
--- is cumulative across stages (do not sum it over stages); moved_on/lost/open/won sum over cohorts,
--- lost/open/won also over stages.
+-- Definition, grain and choices: doc("kpi_pipeline_funnel") in models/marts/kpi/_kpi__docs.md
+-- (rendered in docs/KPI_DEFINITIONS.md).
 
-with
+with opportunities as (
 
-opportunities as (
     select * from {{ ref('fct_opportunities') }}
+
 ),
 
 transitions as (
+
     select * from {{ ref('fct_opportunity_stage_transitions') }}
+
 ),
 
 stages as (
+
     select * from {{ ref('int_opportunity_stages_resolved') }}
+
 ),
 
 funnel_stages as (
+
     -- the open stages in funnel order, then the won stage; the lost stage is an exit, not a step
     select
         stage_name,
@@ -29,20 +28,26 @@ funnel_stages as (
         is_won
     from stages
     where not is_closed or is_won
+
 ),
 
 first_stage as (
+
     select min(stage_order) as first_stage_order
     from funnel_stages
+
 ),
 
 won_stage as (
+
     select min(stage_order) as won_stage_order
     from funnel_stages
     where is_won
+
 ),
 
 open_stage_visits as (
+
     -- every open stage an opportunity has been in: transitions, and its current stage
     select
         transitions.opportunity_id,
@@ -60,17 +65,21 @@ open_stage_visits as (
     from opportunities
     where not coalesce(is_closed, false)
         and is_stage_known
+
 ),
 
 furthest_open_stage as (
+
     select
         opportunity_id,
         max(stage_order) as furthest_open_stage_order
     from open_stage_visits
     group by opportunity_id
+
 ),
 
 opportunity_outcomes as (
+
     select
         opportunities.opportunity_id,
         {{ trunc_to_date('quarter', 'opportunities.created_date') }} as cohort_quarter,
@@ -91,14 +100,18 @@ opportunity_outcomes as (
         on opportunities.opportunity_id = furthest_open_stage.opportunity_id
     -- without CreatedDate an opportunity has no creation cohort (counted in dq_findings)
     where opportunities.created_date is not null
+
 ),
 
 cohorts as (
+
     select distinct cohort_quarter
     from opportunity_outcomes
+
 ),
 
 stage_cohorts as (
+
     select
         cohorts.cohort_quarter,
         funnel_stages.stage_name,
@@ -106,9 +119,11 @@ stage_cohorts as (
         funnel_stages.is_won
     from cohorts
     cross join funnel_stages
+
 ),
 
 counted as (
+
     select
         stage_cohorts.cohort_quarter,
         stage_cohorts.stage_name,
@@ -119,28 +134,33 @@ counted as (
             as moved_on_count,
         sum(case
             when opportunity_outcomes.furthest_stage_order = stage_cohorts.stage_order
-                and opportunity_outcomes.outcome = 'lost' then 1 else 0
+                and opportunity_outcomes.outcome = 'lost' then 1
+            else 0
         end) as lost_count,
         sum(case
             when opportunity_outcomes.furthest_stage_order = stage_cohorts.stage_order
-                and opportunity_outcomes.outcome = 'open' then 1 else 0
+                and opportunity_outcomes.outcome = 'open' then 1
+            else 0
         end) as open_count,
         sum(case
             when opportunity_outcomes.furthest_stage_order = stage_cohorts.stage_order
-                and opportunity_outcomes.outcome = 'won' then 1 else 0
+                and opportunity_outcomes.outcome = 'won' then 1
+            else 0
         end) as won_count
     from stage_cohorts
     left join opportunity_outcomes
         on stage_cohorts.cohort_quarter = opportunity_outcomes.cohort_quarter
-        and opportunity_outcomes.furthest_stage_order >= stage_cohorts.stage_order
+        and stage_cohorts.stage_order <= opportunity_outcomes.furthest_stage_order
     group by
         stage_cohorts.cohort_quarter,
         stage_cohorts.stage_name,
         stage_cohorts.stage_order,
         stage_cohorts.is_won
+
 ),
 
 with_first_stage as (
+
     select
         counted.*,
         first_counts.reached_count as first_stage_reached_count
@@ -148,10 +168,12 @@ with_first_stage as (
     cross join first_stage
     inner join counted as first_counts
         on counted.cohort_quarter = first_counts.cohort_quarter
-        and first_counts.stage_order = first_stage.first_stage_order
+        and first_stage.first_stage_order = first_counts.stage_order
+
 ),
 
 final as (
+
     select
         cohort_quarter,
         stage_name,
@@ -170,6 +192,7 @@ final as (
         {{ kpi_safe_divide('lost_count', 'reached_count') }} as stage_loss_rate,
         {{ kpi_safe_divide('reached_count', 'first_stage_reached_count') }} as cumulative_conversion_rate
     from with_first_stage
+
 )
 
 select * from final

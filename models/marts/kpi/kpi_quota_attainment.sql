@@ -1,27 +1,26 @@
--- Quota attainment and "% of reps at quota".
--- Grain: rep x quota period. A period comes from fct_quotas, and a won deal belongs to the rep's quota
--- period whose [period_start, period_end) contains its close date (fiscal or mid-month quota periods match
--- too; overlapping periods of one rep would count a deal twice and fail the data test
--- assert_quota_periods_do_not_overlap). A rep with bookings outside all its quota periods still gets a row
--- (period = the calendar quota_period var bucket of the close date) with a NULL quota, so bookings here
--- reconcile with kpi_bookings and the rep is visible as "no quota" rather than dropped.
--- % of reps at quota re-aggregates as sum(is_at_quota_count) / sum(has_quota_count).
+-- Definition, grain and choices: doc("kpi_quota_attainment") in models/marts/kpi/_kpi__docs.md
+-- (rendered in docs/KPI_DEFINITIONS.md).
 
-with
+with opportunities as (
 
-opportunities as (
     select * from {{ ref('fct_opportunities') }}
+
 ),
 
 quotas as (
+
     select * from {{ ref('fct_quotas') }}
+
 ),
 
 reps as (
+
     select * from {{ ref('dim_reps') }}
+
 ),
 
 quota_periods as (
+
     select
         rep_id,
         period_start,
@@ -30,9 +29,11 @@ quota_periods as (
         sum(quota_amount_corporate) as quota_amount_corporate
     from quotas
     group by rep_id, period_start
+
 ),
 
 won_opportunities as (
+
     select
         rep_id,
         close_date,
@@ -40,9 +41,11 @@ won_opportunities as (
         {{ trunc_to_date(var('quota_period'), 'close_date') }} as default_period_start
     from opportunities
     where is_won
+
 ),
 
 bookings_in_quota_periods as (
+
     select
         quota_periods.rep_id,
         quota_periods.period_start,
@@ -51,12 +54,14 @@ bookings_in_quota_periods as (
     from quota_periods
     inner join won_opportunities
         on quota_periods.rep_id = won_opportunities.rep_id
-        and won_opportunities.close_date >= quota_periods.period_start
-        and won_opportunities.close_date < quota_periods.period_end
+        and quota_periods.period_start <= won_opportunities.close_date
+        and quota_periods.period_end > won_opportunities.close_date
     group by quota_periods.rep_id, quota_periods.period_start
+
 ),
 
 bookings_without_quota as (
+
     select
         won_opportunities.rep_id,
         won_opportunities.default_period_start as period_start,
@@ -69,9 +74,11 @@ bookings_without_quota as (
         and won_opportunities.close_date < quota_periods.period_end
     where quota_periods.rep_id is null
     group by won_opportunities.rep_id, won_opportunities.default_period_start
+
 ),
 
 rep_periods as (
+
     select
         quota_periods.rep_id,
         quota_periods.period_start,
@@ -94,9 +101,11 @@ rep_periods as (
         coalesce(bookings_amount_corporate, 0) as bookings_amount_corporate,
         won_deal_count
     from bookings_without_quota
+
 ),
 
 final as (
+
     select
         rep_periods.rep_id,
         cast(rep_periods.period_start as date) as period_start,
@@ -121,6 +130,7 @@ final as (
     from rep_periods
     left join reps
         on rep_periods.rep_id = reps.rep_id
+
 )
 
 select * from final

@@ -1,20 +1,20 @@
--- Activity mix: how reps spend their logged time, per week and activity category.
--- Grain: rep x week_start (Monday) x category. selling share = selling minutes / all logged minutes; for a
--- rep-week (or any roll-up) re-aggregate sum(selling_minutes) / sum(duration_minutes).
--- Minutes are the logged duration, or the activity type's default duration when none was logged (done in
--- fct_activities).
+-- Definition, grain and choices: doc("kpi_rep_activity") in models/marts/kpi/_kpi__docs.md
+-- (rendered in docs/KPI_DEFINITIONS.md).
 
-with
+with activities as (
 
-activities as (
     select * from {{ ref('fct_activities') }}
+
 ),
 
 reps as (
+
     select * from {{ ref('dim_reps') }}
+
 ),
 
 weekly as (
+
     select
         rep_id,
         week_start,
@@ -25,9 +25,11 @@ weekly as (
         coalesce({{ kpi_exact_sum('case when is_selling then duration_minutes end') }}, 0) as selling_minutes
     from activities
     group by rep_id, week_start, category
+
 ),
 
 final as (
+
     select
         weekly.rep_id,
         weekly.week_start,
@@ -44,6 +46,7 @@ final as (
     from weekly
     left join reps
         on weekly.rep_id = reps.rep_id
+
 )
 
 select * from final

@@ -1,41 +1,41 @@
--- Sales velocity: expected corporate-currency revenue per day from the current open pipeline.
---   velocity = open opportunities x win rate x average deal size / average sales cycle (days)
--- Win rate, average deal size and cycle come from deals closed in the trailing 4 quarters: close date in
--- (as_of_date - 12 months, as_of_date]. Open opportunities are those open now (the fact's current state).
--- Win rate by count; deal size and cycle over WON deals (the cycle of a deal that was won).
--- Cycle days come from fct_opportunities: NULL for a deal closed before it was created (migrated records;
--- counted in dq_findings), so only deals with a valid cycle (>= 0 days; 0 = closed the day it was created)
--- enter avg_sales_cycle_days. Velocity is NULL, never negative or infinite, when the average cycle is 0 or
--- unknown or the average won deal size is not positive (credits can make it negative).
--- Grain: rep x segment. Velocity is not additive: for a rep or a segment, re-compute it from the
--- component columns (see docs/KPI_DEFINITIONS.md).
+-- Definition, grain and choices: doc("kpi_sales_velocity") in models/marts/kpi/_kpi__docs.md
+-- (rendered in docs/KPI_DEFINITIONS.md).
 
-with
+with opportunities as (
 
-opportunities as (
     select * from {{ ref('fct_opportunities') }}
+
 ),
 
 activities as (
+
     select * from {{ ref('fct_activities') }}
+
 ),
 
 reps as (
+
     select * from {{ ref('dim_reps') }}
+
 ),
 
 as_of as (
+
     {{ kpi_as_of_date_select('opportunities', 'activities') }}
+
 ),
 
 window_bounds as (
+
     select
         as_of_date,
         {{ add_to_date('month', -12, 'as_of_date') }} as window_start_exclusive
     from as_of
+
 ),
 
 flagged as (
+
     select
         opportunities.rep_id,
         opportunities.segment,
@@ -51,16 +51,20 @@ flagged as (
         ) as is_closed_in_window
     from opportunities
     cross join window_bounds
+
 ),
 
 windowed as (
+
     select
         *,
         is_closed_in_window and coalesce(is_won, false) as is_won_in_window
     from flagged
+
 ),
 
 components as (
+
     select
         rep_id,
         segment,
@@ -74,20 +78,24 @@ components as (
         count(case when is_won_in_window then cycle_days end) as won_with_cycle_count
     from windowed
     group by rep_id, segment
+
 ),
 
 rates as (
+
     select
         components.*,
         {{ kpi_safe_divide('won_count', 'closed_count') }} as win_rate,
         {{ kpi_safe_divide('won_amount_corporate', 'won_with_amount_count') }} as avg_deal_size_corporate,
         {{ kpi_safe_divide('won_cycle_days_sum', 'won_with_cycle_count') }} as avg_sales_cycle_days
     from components
-    where open_opportunity_count > 0
-        or closed_count > 0
+    where components.open_opportunity_count > 0
+        or components.closed_count > 0
+
 ),
 
 final as (
+
     select
         rates.rep_id,
         rates.segment,
@@ -115,6 +123,7 @@ final as (
     cross join window_bounds
     left join reps
         on rates.rep_id = reps.rep_id
+
 )
 
 select * from final

@@ -1,30 +1,30 @@
--- Stage bottlenecks: time spent in each open stage and losses out of it, per calendar quarter.
--- Grain: stage x quarter. A stay is dated by the quarter it ENDED (exited_at): only completed stays have
--- a duration. A loss out of a stage is a transition from that stage into a lost stage, dated by that
--- transition (= the end of the stay), so lost_count <= completed_stay_count.
--- Flags: per quarter, the stage(s) with the most losses and with the longest median dwell (ties all
--- flagged; no flag when the maximum is 0 or undefined). Medians and p90 are not re-aggregatable; the mean
--- is (total_days_in_stage / completed_stay_count).
+-- Definition, grain and choices: doc("kpi_stage_bottlenecks") in models/marts/kpi/_kpi__docs.md
+-- (rendered in docs/KPI_DEFINITIONS.md).
 
-with
+with transitions as (
 
-transitions as (
     select * from {{ ref('fct_opportunity_stage_transitions') }}
+
 ),
 
 stages as (
+
     select * from {{ ref('int_opportunity_stages_resolved') }}
+
 ),
 
 open_stages as (
+
     select
         stage_name,
         stage_order
     from stages
     where not is_closed
+
 ),
 
 completed_stays as (
+
     select
         transitions.to_stage_name as stage_name,
         {{ trunc_to_date('quarter', 'transitions.exited_at') }} as quarter_start,
@@ -34,9 +34,11 @@ completed_stays as (
         on transitions.to_stage_name = open_stages.stage_name
     where transitions.exited_at is not null
         and transitions.days_in_stage is not null
+
 ),
 
 losses as (
+
     select
         transitions.from_stage_name as stage_name,
         {{ trunc_to_date('quarter', 'transitions.entered_at') }} as quarter_start,
@@ -50,9 +52,11 @@ losses as (
     group by
         transitions.from_stage_name,
         {{ trunc_to_date('quarter', 'transitions.entered_at') }}
+
 ),
 
 dwell as (
+
     select
         stage_name,
         quarter_start,
@@ -62,18 +66,27 @@ dwell as (
         cast({{ kpi_percentile_cont(0.9, 'days_in_stage') }} as {{ type_double() }}) as p90_days_in_stage
     from completed_stays
     group by stage_name, quarter_start
+
 ),
 
 stage_quarters as (
-    select stage_name, quarter_start from dwell
+
+    select
+        stage_name,
+        quarter_start
+    from dwell
     union
-    select losses.stage_name, losses.quarter_start
+    select
+        losses.stage_name,
+        losses.quarter_start
     from losses
     inner join open_stages
         on losses.stage_name = open_stages.stage_name
+
 ),
 
 combined as (
+
     select
         stage_quarters.quarter_start,
         stage_quarters.stage_name,
@@ -92,17 +105,21 @@ combined as (
     left join losses
         on stage_quarters.stage_name = losses.stage_name
         and stage_quarters.quarter_start = losses.quarter_start
+
 ),
 
 with_maxima as (
+
     select
         combined.*,
-        max(lost_count) over (partition by quarter_start) as max_lost_count,
-        max(median_days_in_stage) over (partition by quarter_start) as max_median_days_in_stage
+        max(combined.lost_count) over (partition by combined.quarter_start) as max_lost_count,
+        max(combined.median_days_in_stage) over (partition by combined.quarter_start) as max_median_days_in_stage
     from combined
+
 ),
 
 final as (
+
     select
         quarter_start,
         stage_name,
@@ -118,6 +135,7 @@ final as (
         coalesce(max_median_days_in_stage > 0 and median_days_in_stage = max_median_days_in_stage, false)
             as is_longest_dwell_stage
     from with_maxima
+
 )
 
 select * from final

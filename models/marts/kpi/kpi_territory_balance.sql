@@ -1,69 +1,71 @@
--- Territory balance: is the load and the result spread evenly over territories?
--- Grain: territory x calendar quarter.
--- ONE assignment, the rep's: a territory's reps are the ACTIVE reps whose territory (dim_reps.territory_id)
--- it is, and every rep-owned measure follows the same reps - open pipeline (open deals with a close date in
--- the quarter), bookings (won deals closed in the quarter) and quota (quotas whose period starts in the
--- quarter) of those reps. So per-rep values divide amounts by the very reps that own them; deals and quotas
--- of inactive reps, or of reps without a territory, are not in this table (kpi_bookings has all bookings).
--- Accounts are the accounts assigned to the territory (dim_accounts.territory_id: own assignment, else the
--- owner's), i.e. the territory's market.
--- account_count and rep_count are SNAPSHOTS (current assignment; dimensions carry no history), repeated in
--- every quarter: not additive over quarters (take them from one quarter). The amounts are additive over
--- territories and quarters.
--- Each measure is divided by rep_count; the index is that per-rep value / the unweighted mean of the
--- per-rep values of all territories with reps in the same quarter; a flag marks an index outside
--- 1 +/- var territory_balance_band.
+-- Definition, grain and choices: doc("kpi_territory_balance") in models/marts/kpi/_kpi__docs.md
+-- (rendered in docs/KPI_DEFINITIONS.md).
 
-with
+with opportunities as (
 
-opportunities as (
     select * from {{ ref('fct_opportunities') }}
+
 ),
 
 quotas as (
+
     select * from {{ ref('fct_quotas') }}
+
 ),
 
 reps as (
+
     select * from {{ ref('dim_reps') }}
+
 ),
 
 accounts as (
+
     select * from {{ ref('dim_accounts') }}
+
 ),
 
 territories as (
+
     select * from {{ ref('dim_territories') }}
+
 ),
 
 -- the one rep set of the table: active reps with a territory
 territory_rep_members as (
+
     select
         rep_id,
         territory_id
     from reps
     where territory_id is not null
         and coalesce(is_active, true)
+
 ),
 
 territory_reps as (
+
     select
         territory_id,
         count(*) as rep_count
     from territory_rep_members
     group by territory_id
+
 ),
 
 territory_accounts as (
+
     select
         territory_id,
         count(*) as account_count
     from accounts
     where territory_id is not null
     group by territory_id
+
 ),
 
 opportunity_quarters as (
+
     select
         territory_rep_members.territory_id,
         opportunities.close_quarter as quarter_start,
@@ -77,9 +79,11 @@ opportunity_quarters as (
     where opportunities.is_won
         or not opportunities.is_closed
     group by territory_rep_members.territory_id, opportunities.close_quarter
+
 ),
 
 quota_quarters as (
+
     select
         territory_rep_members.territory_id,
         {{ trunc_to_date('quarter', 'quotas.period_start') }} as quarter_start,
@@ -88,24 +92,30 @@ quota_quarters as (
     inner join territory_rep_members
         on quotas.rep_id = territory_rep_members.rep_id
     group by territory_rep_members.territory_id, {{ trunc_to_date('quarter', 'quotas.period_start') }}
+
 ),
 
 quarters as (
+
     select quarter_start from opportunity_quarters
     union
     select quarter_start from quota_quarters
+
 ),
 
 territory_quarters as (
+
     select
         territories.territory_id,
         territories.territory_name,
         quarters.quarter_start
     from territories
     cross join quarters
+
 ),
 
 combined as (
+
     select
         territory_quarters.territory_id,
         territory_quarters.territory_name,
@@ -127,9 +137,11 @@ combined as (
     left join quota_quarters
         on territory_quarters.territory_id = quota_quarters.territory_id
         and territory_quarters.quarter_start = quota_quarters.quarter_start
+
 ),
 
 per_rep as (
+
     select
         combined.*,
         {{ kpi_safe_divide('bookings_amount_corporate', 'quota_amount_corporate') }} as quota_attainment,
@@ -139,17 +151,20 @@ per_rep as (
         {{ kpi_safe_divide('quota_amount_corporate', 'rep_count') }} as quota_per_rep_corporate
     from combined
     -- a territory with nothing in it (e.g. a parent of the hierarchy) says nothing about balance
-    where rep_count > 0
-        or account_count > 0
-        or open_pipeline_amount_corporate <> 0
-        or bookings_amount_corporate <> 0
-        or quota_amount_corporate <> 0
+    where combined.rep_count > 0
+        or combined.account_count > 0
+        or combined.open_pipeline_amount_corporate <> 0
+        or combined.bookings_amount_corporate <> 0
+        or combined.quota_amount_corporate <> 0
+
 ),
 
 indexed as (
+
     select
         per_rep.*,
-        {{ kpi_safe_divide('accounts_per_rep', kpi_exact_avg('accounts_per_rep', 'over (partition by quarter_start)')) }}
+        {{ kpi_safe_divide('accounts_per_rep',
+            kpi_exact_avg('accounts_per_rep', 'over (partition by quarter_start)')) }}
             as accounts_per_rep_index,
         {{ kpi_safe_divide('open_pipeline_per_rep_corporate',
             kpi_exact_avg('open_pipeline_per_rep_corporate', 'over (partition by quarter_start)')) }}
@@ -157,12 +172,15 @@ indexed as (
         {{ kpi_safe_divide('bookings_per_rep_corporate',
             kpi_exact_avg('bookings_per_rep_corporate', 'over (partition by quarter_start)')) }}
             as bookings_per_rep_index,
-        {{ kpi_safe_divide('quota_per_rep_corporate', kpi_exact_avg('quota_per_rep_corporate', 'over (partition by quarter_start)')) }}
+        {{ kpi_safe_divide('quota_per_rep_corporate',
+            kpi_exact_avg('quota_per_rep_corporate', 'over (partition by quarter_start)')) }}
             as quota_per_rep_index
     from per_rep
+
 ),
 
 final as (
+
     select
         *,
         {{ kpi_band_flag('accounts_per_rep_index') }} as is_accounts_out_of_band,
@@ -176,6 +194,7 @@ final as (
             or {{ kpi_band_flag('quota_per_rep_index') }}
         ) as is_out_of_band
     from indexed
+
 )
 
 select * from final

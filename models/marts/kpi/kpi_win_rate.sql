@@ -1,18 +1,20 @@
--- Win rate of closed opportunities, by count and by amount, dated by close date.
--- Grain: close_month x rep x territory x segment x lead source; quarters are attributes.
--- won + lost = closed always; a month without closed deals has no row (its win rate is undefined).
+-- Definition, grain and choices: doc("kpi_win_rate") in models/marts/kpi/_kpi__docs.md
+-- (rendered in docs/KPI_DEFINITIONS.md).
 
-with
+with opportunities as (
 
-opportunities as (
     select * from {{ ref('fct_opportunities') }}
+
 ),
 
 dates as (
+
     select * from {{ ref('dim_dates') }}
+
 ),
 
 closed_opportunities as (
+
     select
         opportunities.close_month,
         opportunities.close_quarter,
@@ -28,9 +30,11 @@ closed_opportunities as (
     left join dates
         on opportunities.close_date = dates.date_day
     where opportunities.is_closed
+
 ),
 
 counted as (
+
     select
         close_month,
         close_quarter,
@@ -55,14 +59,17 @@ counted as (
         territory_id,
         segment,
         lead_source
+
 ),
 
 final as (
+
     select
         *,
         {{ kpi_safe_divide('won_count', 'closed_count') }} as win_rate_by_count,
         {{ kpi_safe_divide('won_amount_corporate', 'closed_amount_corporate') }} as win_rate_by_amount
     from counted
+
 )
 
 select * from final

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import overload
 
 import numpy as np
 
@@ -20,6 +21,10 @@ class Calendar:
     def start_epoch_day(self) -> int:
         return (self.start - date(1970, 1, 1)).days
 
+    @overload
+    def rel(self, d: date) -> int: ...
+    @overload
+    def rel(self, d: np.ndarray) -> np.ndarray: ...
     def rel(self, d: date | np.ndarray) -> np.ndarray | int:
         """Date(s) -> days since the start."""
         if isinstance(d, date):

@@ -70,7 +70,9 @@ def format_epoch_ms(epoch_ms: np.ndarray, pattern: str, null: np.ndarray | None 
             pos += 2
         elif t.startswith("%"):
             w = _WIDTHS[t[1]]
-            _put_digits(chars, values[t], pos, w)
+            digits = values[t]
+            assert digits is not None, f"{t} is a date directive, so needs_date computed it"
+            _put_digits(chars, digits, pos, w)
             pos += w
         else:
             lit = np.frombuffer(t.encode(), dtype=np.uint8)

@@ -7,6 +7,8 @@ simulated frames, which at scale L hold tens of millions of rows.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from .frame import Frame, concat
@@ -102,7 +104,7 @@ def tombstones(parts: Parts, when_by_entity: np.ndarray, deleted: bool) -> Frame
     if not len(frame):
         return frame
     when_row = when_by_entity[frame.entity]
-    ids = frame.cols["Id"]
+    ids = cast(np.ndarray, frame.cols["Id"])  # an id field: int64 codes, never a Cat
     version = frame.version()
     order = np.lexsort((version, ids))
     picked = order[np.append(ids[order][1:] != ids[order][:-1], True)]

@@ -9,6 +9,7 @@ Every row also carries the extract day (0 = first extract) it lands in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -64,7 +65,8 @@ Column = np.ndarray | Cat
 
 def _concat_column(parts: list[Column]) -> Column:
     if not isinstance(parts[0], Cat):
-        return np.concatenate(parts)
+        # A column holds one kind of cell in every frame: the first is not a Cat, so none is.
+        return np.concatenate(cast(list[np.ndarray], parts))
     first = parts[0].categories
     if all(isinstance(p, Cat) and p.categories is first for p in parts):
         # Extra rows taken from a frame share its categories (e.g. a million opportunity names).

@@ -259,7 +259,8 @@ def build_org(rng: np.random.Generator, scale: Scale, cal: Calendar) -> Org:
     acc_owner = order[starts[acc_territory] + (rng.random(n_acc) * counts[acc_territory]).astype(np.int64)]
     acc_region = team_region[terr_team[acc_territory - 4]]
     acc_segment = _pick(rng, SEGMENT_SHARE, n_acc)
-    country_names, country_currency = [], []
+    country_names: list[str] = []
+    country_currency: list[int] = []
     country_idx = np.zeros(n_acc, dtype=np.int64)
     for r, region in enumerate(REGIONS):  # three regions, not rows
         base = len(country_names)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import numpy as np
@@ -116,7 +117,8 @@ def to_table(frame: Frame, cal: Calendar, fmt: str, header: str) -> pa.Table:
 
 
 def _dialect_column(frame: Frame, f: Field, cal: Calendar, dialect: Dialect) -> pa.Array:
-    v = frame.cols[f.name]
+    # Only string fields hold a Cat, and those fall through to _column.
+    v = cast(np.ndarray, frame.cols[f.name])
     if f.type == "boolean":
         return boolean_text(v, dialect, dialect.empty_false_deleted and f.name == "IsDeleted")
     if f.type == "timestamp":
@@ -136,13 +138,13 @@ def dialect_table(frame: Frame, cal: Calendar, dialect: Dialect) -> pa.Table:
         n = len(frame)
         day_ms = (frame.day + cal.start_epoch_day).astype(np.int64) * 86_400_000
         vf = frame.obj.version_field
-        version = frame.cols[vf] if vf else None
+        version = cast(np.ndarray, frame.cols[vf]) if vf else None  # a timestamp field: float64 days
         synced = synced_ms(
             None if version is None else to_epoch_ms(cal, version),
             None if version is None else np.isnan(version),
             day_ms,
         )
-        deleted = frame.cols.get("IsDeleted")
+        deleted = cast(np.ndarray | None, frame.cols.get("IsDeleted"))  # a boolean field: int8
         arrays += [format_epoch_ms(synced, dialect.timestamp), deleted_text(deleted, n, dialect)]
         names += [SYNCED_COLUMN, DELETED_COLUMN]
     return pa.table(arrays, names=names)

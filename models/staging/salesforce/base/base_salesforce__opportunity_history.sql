@@ -1,1 +1,3 @@
-{{ latest_versions(source('salesforce', 'opportunity_history'), 'id', 'system_modstamp', 'is_deleted', 'OpportunityHistory') }}
+{{ latest_versions(
+    source('salesforce', 'opportunity_history'), 'id', 'system_modstamp', 'is_deleted', 'OpportunityHistory'
+) }}

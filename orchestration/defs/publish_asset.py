@@ -1,0 +1,92 @@
+"""The publish asset: after every blocking check of the run passed, an atomic read-only copy of the marts
+and core tables for BI tools (:func:`orchestration.publishing.publish.publish`), with the run's check
+results and history."""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.defs.partitions import partition_range
+from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
+from orchestration.publishing.publish import (
+    CheckRecord,
+    PublishRequest,
+    objects_not_found,
+    publish,
+    tables_to_publish,
+)
+
+PUBLISHED_KEY = dg.AssetKey(["published"])
+PUBLISH_GROUP = "publish"
+
+
+def run_check_records(instance: dg.DagsterInstance, run_id: str) -> list[CheckRecord]:
+    """The asset check evaluations of this run (landing, dbt tests, mart checks)."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=100_000
+    ).records
+    out = []
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        assert event is not None  # records of an event type always carry their event
+        evaluation = event.event_specific_data
+        assert isinstance(evaluation, dg.AssetCheckEvaluation)
+        out.append(
+            CheckRecord(
+                asset_key=evaluation.asset_key.to_user_string(),
+                check_name=evaluation.check_name,
+                passed=bool(evaluation.passed),
+                severity=evaluation.severity.value,
+                description=evaluation.description,
+                evaluated_at=datetime.fromtimestamp(record.event_log_entry.timestamp, UTC).replace(
+                    tzinfo=None
+                ),
+            )
+        )
+    return out
+
+
+def build_publish_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    """The publish asset, downstream of every mart and core table (``upstream``)."""
+
+    @dg.asset(
+        key=PUBLISHED_KEY,
+        group_name=PUBLISH_GROUP,
+        deps=list(upstream),
+        kinds={"duckdb"},
+        description="Atomic read-only copy of marts, core dims and facts, run history and check results.",
+    )
+    def published(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        with retry_on_warehouse_lock(context), warehouse.connect(read_only=True) as con:
+            tables = tables_to_publish(con)
+            missing = objects_not_found(con)
+        if missing:
+            context.log.warning(f"objects not found in landing (their KPIs are empty): {', '.join(missing)}")
+        request = PublishRequest(
+            run_id=context.run.run_id,
+            tables=tables,
+            partition_range=partition_range(context.run.tags),
+            checks=run_check_records(context.instance, context.run.run_id),
+            objects_not_found=missing,
+        )
+        with retry_on_warehouse_lock(context):
+            counts = publish(
+                Path(warehouse.warehouse_path),
+                Path(warehouse.published_path),
+                request,
+                log=context.log.info,
+            )
+        context.log.info(f"published {len(counts)} tables to {warehouse.published_path}")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(warehouse.published_path),
+                "tables": len(counts),
+                "row_counts": dg.MetadataValue.json(counts),
+                "checks_in_run": len(request.checks),
+                "objects_not_found": dg.MetadataValue.json(missing),
+            }
+        )
+
+    return published

@@ -1,0 +1,76 @@
+"""Each default lives once, in orchestration/settings.py: the README's configuration table and the dbt
+profile's ``env_var`` fallbacks (which run dbt on its own) must say the same, and every schema the Python
+side names is one that dbt_project.yml builds."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestration import settings as s
+from orchestration.contract import RAW_SCHEMA
+from orchestration.settings import PROJECT_ROOT
+from orchestration.warehouse import WAREHOUSE_SCHEMAS
+
+#: Environment variable -> its default as a user writes it.
+DEFAULTS = {
+    "SALES_WH_DATA_DIR": s.DEFAULT_DATA_DIR,
+    "SALES_WH_LANDING_DIR": f"{s.DEFAULT_DATA_DIR}/{s.DEFAULT_LANDING_DIR}",
+    "SALES_WH_WAREHOUSE": f"{s.DEFAULT_DATA_DIR}/{s.DEFAULT_WAREHOUSE_FILE}",
+    "SALES_WH_PUBLISHED": f"{s.DEFAULT_DATA_DIR}/{s.DEFAULT_PUBLISHED_FILE}",
+    "SALES_WH_DBT_TARGET": s.DEFAULT_DBT_TARGET,
+    "SALES_WH_MEMORY_LIMIT": s.DEFAULT_MEMORY_LIMIT,
+    "SALES_WH_THREADS": str(s.DEFAULT_THREADS),
+    "SALES_WH_PARTITION_START": s.DEFAULT_PARTITION_START.isoformat(),
+    "SALES_WH_SCHEDULE_CRON": s.DEFAULT_SCHEDULE_CRON,
+    "SALES_WH_SCHEDULE_TIMEZONE": s.DEFAULT_SCHEDULE_TIMEZONE,
+    "SALES_WH_MAX_REJECT_RATE": str(s.DEFAULT_MAX_REJECT_RATE),
+    "SALES_WH_GX_MAX_ROWS": str(s.DEFAULT_GX_MAX_ROWS),
+}
+
+
+def _readme_defaults() -> dict[str, str]:
+    rows = re.findall(
+        r"^\| `(SALES_WH_[A-Z_]+)` \| `([^`]*)` \|", (PROJECT_ROOT / "README.md").read_text(), re.M
+    )
+    return dict(rows)
+
+
+def _profile_defaults() -> dict[str, str]:
+    text = (PROJECT_ROOT / "dbt_project" / "profiles.yml").read_text()
+    return dict(re.findall(r"env_var\('(SALES_WH_[A-Z_]+)', '([^']*)'\)", text))
+
+
+def test_settings_read_their_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in DEFAULTS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("SALES_WH_DATE_FORMATS", raising=False)
+    got = s.Settings.from_env()
+    assert got.warehouse_path == Path(DEFAULTS["SALES_WH_WAREHOUSE"]).absolute()  # from the current folder
+    assert (got.memory_limit, got.threads, got.partition_start) == (
+        s.DEFAULT_MEMORY_LIMIT,
+        s.DEFAULT_THREADS,
+        s.DEFAULT_PARTITION_START,
+    )
+    assert (got.max_reject_rate, got.gx_max_rows) == (s.DEFAULT_MAX_REJECT_RATE, s.DEFAULT_GX_MAX_ROWS)
+
+
+def test_readme_lists_the_defaults_of_the_settings() -> None:
+    readme = _readme_defaults()
+    assert {k: readme.get(k) for k in DEFAULTS} == DEFAULTS
+
+
+def test_dbt_profile_falls_back_to_the_same_defaults() -> None:
+    profile = _profile_defaults()
+    shared = set(profile) & set(DEFAULTS)
+    assert {"SALES_WH_WAREHOUSE", "SALES_WH_MEMORY_LIMIT", "SALES_WH_THREADS"} <= shared
+    assert {k: profile[k] for k in shared} == {k: DEFAULTS[k] for k in shared}
+
+
+def test_every_schema_named_in_python_is_built_by_dbt_or_the_loader() -> None:
+    project = yaml.safe_load((PROJECT_ROOT / "dbt_project.yml").read_text())
+    built = set(re.findall(r"'\+schema': '([a-z_]+)'", repr(project)))
+    assert set(WAREHOUSE_SCHEMAS) - {RAW_SCHEMA} <= built

@@ -1,0 +1,167 @@
+"""Publish: the tables and history written, the previous file byte-identical after any failure, and
+the run's partition range as it is recorded."""
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.publishing.publish import (
+    RUN_HISTORY,
+    PublishRequest,
+    publish,
+    remove_stale_temp_files,
+    tables_to_publish,
+    temp_path_for,
+)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def warehouse_file(tmp_path: Path) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create schema marts; create schema core")
+    con.execute("create table marts.kpi_bookings as select range as i from range(5)")
+    con.execute("create table core.dim_reps as select range as i from range(3)")
+    con.close()
+    return path
+
+
+def test_publish_writes_tables_and_carries_run_history_forward(tmp_path: Path, warehouse_file: Path) -> None:
+    published = tmp_path / "pub" / "published.duckdb"
+    tables = ["marts.kpi_bookings", "core.dim_reps"]
+    assert publish(warehouse_file, published, PublishRequest("run-1", tables)) == {
+        "marts.kpi_bookings": 5,
+        "core.dim_reps": 3,
+    }
+    publish(warehouse_file, published, PublishRequest("run-2", tables))
+    con = duckdb.connect(str(published), read_only=True)
+    assert con.execute(f"select run_id from {RUN_HISTORY} order by published_at").fetchall() == [
+        ("run-1",),
+        ("run-2",),
+    ]
+    assert con.execute("select count(*) from marts.kpi_bookings").fetchone() == (5,)
+    con.close()
+    assert not temp_path_for(published, "run-2").exists()
+
+
+def test_failed_publish_leaves_the_previous_file_byte_identical(tmp_path: Path, warehouse_file: Path) -> None:
+    published = tmp_path / "published.duckdb"
+    publish(warehouse_file, published, PublishRequest("run-1", ["marts.kpi_bookings"]))
+    before = _sha(published)
+
+    def crash(tmp: Path) -> None:
+        assert tmp.exists()  # the new file is complete, only the move is left
+        raise RuntimeError("crash before replace")
+
+    with pytest.raises(RuntimeError):
+        publish(
+            warehouse_file, published, PublishRequest("run-2", ["marts.kpi_bookings"]), before_replace=crash
+        )
+    assert _sha(published) == before
+    assert not temp_path_for(published, "run-2").exists()
+
+    # A failure while copying (a table that does not exist) also leaves it untouched.
+    with pytest.raises(duckdb.CatalogException):
+        publish(warehouse_file, published, PublishRequest("run-3", ["marts.kpi_missing"]))
+    assert _sha(published) == before
+    con = duckdb.connect(str(published), read_only=True)
+    assert con.execute(f"select run_id from {RUN_HISTORY}").fetchall() == [("run-1",)]
+    con.close()
+
+
+def test_tables_to_publish_are_the_marts_and_the_core_dims_facts_and_findings(warehouse_file: Path) -> None:
+    with duckdb.connect(str(warehouse_file)) as con:
+        con.execute("create table core.fct_x (i int); create table core.int_y (i int)")
+        con.execute("create table core.dq_z (i int)")
+        assert tables_to_publish(con) == ["marts.kpi_bookings", "core.dim_reps", "core.dq_z", "core.fct_x"]
+
+
+def _leave_temp_files(published: Path, run_id: str) -> list[Path]:
+    """What a publish killed mid-write leaves: its temporary file, the ``.wal`` and the spill folder."""
+    tmp = temp_path_for(published, run_id)
+    with duckdb.connect(str(tmp)) as con:
+        con.execute("create table t as select range as i from range(10)")
+    wal = tmp.with_name(tmp.name + ".wal")
+    wal.write_bytes(b"\0" * 1024)
+    spill = tmp.with_name(tmp.name + ".tmp")
+    spill.mkdir()
+    (spill / "duckdb_temp_storage-0.tmp").write_bytes(b"x")
+    return [tmp, wal, spill]
+
+
+def test_next_publish_removes_temp_files_a_killed_publish_left(tmp_path: Path, warehouse_file: Path) -> None:
+    published = tmp_path / "published.duckdb"
+    publish(warehouse_file, published, PublishRequest("run-1", ["marts.kpi_bookings"]))
+    leftovers = _leave_temp_files(published, "killed-run-0001")
+    others = [tmp_path / ".other.duckdb.killed-run-0001.tmp", tmp_path / "notes.tmp"]
+    for other in others:
+        other.write_text("not ours")
+    messages: list[str] = []
+    publish(warehouse_file, published, PublishRequest("run-2", ["marts.kpi_bookings"]), log=messages.append)
+    assert not any(p.exists() for p in leftovers)
+    assert all(p.exists() for p in others)  # only files of the publish's own naming pattern
+    assert len(messages) == 1 and "removed 3 temporary file(s) a killed publish left" in messages[0]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".published")) == []
+
+
+def test_temp_file_a_live_process_holds_is_not_removed(tmp_path: Path) -> None:
+    published = tmp_path / "published.duckdb"
+    tmp = temp_path_for(published, "live-run-00001")
+    code = (
+        "import duckdb, sys; c = duckdb.connect(sys.argv[1]); c.execute('create table t (i int)'); "
+        "print('open', flush=True); sys.stdin.read()"
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "open"
+        assert remove_stale_temp_files(published) == []
+        assert tmp.exists()
+    finally:
+        assert writer.stdin is not None
+        writer.stdin.close()
+        writer.wait(timeout=30)
+    assert tmp in remove_stale_temp_files(published)
+    assert not tmp.exists()
+
+
+def test_warehouse_and_published_paths_with_a_quote_publish(tmp_path: Path, warehouse_file: Path) -> None:
+    folder = tmp_path / "o'brien's data"
+    folder.mkdir()
+    warehouse = folder / "ware'house.duckdb"
+    shutil.copy(warehouse_file, warehouse)
+    published = folder / "pub'lished.duckdb"
+    for run in ("run-1", "run-2"):  # the second also reads the first (carry forward) through a quoted path
+        assert publish(warehouse, published, PublishRequest(run, ["marts.kpi_bookings"])) == {
+            "marts.kpi_bookings": 5
+        }
+    with duckdb.connect(str(published), read_only=True) as con:
+        assert con.execute(f"select count(*) from {RUN_HISTORY}").fetchone() == (2,)
+
+
+def test_publish_keeps_the_published_files_mode_and_group(tmp_path: Path, warehouse_file: Path) -> None:
+    published = tmp_path / "published.duckdb"
+    publish(warehouse_file, published, PublishRequest("run-1", ["marts.kpi_bookings"]))
+    os.chmod(published, 0o600)
+    groups = [g for g in os.getgroups() if g != os.stat(published).st_gid]
+    if groups:
+        os.chown(published, -1, groups[0])
+    gid = os.stat(published).st_gid
+    publish(warehouse_file, published, PublishRequest("run-2", ["marts.kpi_bookings"]))
+    assert stat.S_IMODE(os.stat(published).st_mode) == 0o600
+    assert os.stat(published).st_gid == gid
+    os.chmod(published, 0o640)
+    publish(warehouse_file, published, PublishRequest("run-3", ["marts.kpi_bookings"]))
+    assert stat.S_IMODE(os.stat(published).st_mode) == 0o640

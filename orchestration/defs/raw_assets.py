@@ -8,8 +8,8 @@ The expectations run inside the load's transaction: when a blocking one fails, t
 back (raw keeps its previous content, so no later run can build on the bad batch), the failed check is
 recorded, and the step fails, so dbt and publish do not run and the published file keeps the last good
 state. A corrected batch for the same extract date loads normally. A batch wrong as a whole (a missing
-required column, an unreadable file: ``BatchError``) loads nothing; it is reported as a failed
-``landing_errors`` check whose description names the file and the problem, and the step fails.
+key column, an unreadable file, an ambiguous day order: ``BatchError``) loads nothing; it is reported
+as a failed ``landing_errors`` check whose description names the file and the problem, and the step fails.
 A warehouse locked by another process is waited out (``retry_on_warehouse_lock``).
 """
 

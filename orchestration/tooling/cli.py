@@ -172,7 +172,13 @@ def _run_locked_and_report(start: date, end: date, settings: Settings, *, record
         print("\n".join(warnings_))
     print_report(settings.published_path)
     print(f"\nWarehouse (read-write, the pipeline's): {settings.warehouse_path}")
-    print("Rejected rows: SELECT * FROM raw._rejects in the warehouse; Dagster UI: make ui")
+    from orchestration.tooling.run_summary import loaded_reject_lines
+
+    top = loaded_reject_lines(settings.warehouse_path)
+    print("Rejected rows: SELECT * FROM raw._rejects in the warehouse" + ("; most frequent:" if top else ""))
+    for line in top:
+        print(line)
+    print("Dagster UI: make ui")
     return 0
 
 

@@ -44,6 +44,19 @@ def warning_lines(result: dg.ExecuteInProcessResult | None, limit: int = 15) -> 
     )
 
 
+def loaded_reject_lines(warehouse: Path, limit: int = 3) -> list[str]:
+    """The top reasons among the rejects of committed loads (rows that were not loaded although the run
+    published), one example each: a successful run still says which rows it left out and why."""
+    if not Path(warehouse).exists():
+        return []
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            reasons = rejects.top_reasons(con, committed=True, limit=limit, examples=1)
+    except duckdb.Error:
+        return []
+    return [f"  {r.line()}, e.g. {r.examples[0].removesuffix(' ' + r.reason)}" for r in reasons]
+
+
 def refused_reject_reasons(warehouse: Path, limit: int = 5) -> list[rejects.RejectReason]:
     """Top reasons among the rejects of refused loads, read from the warehouse (read-only)."""
     if not Path(warehouse).exists():

@@ -14,7 +14,7 @@ export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 # Instance config (one warehouse-writing run at a time); copied into DAGSTER_HOME when it has none.
 DAGSTER_YAML := orchestration/dagster.yaml
 
-.PHONY: install dagster-home run test test-spark test-fast lint format twins ui bench docs clean
+.PHONY: install dagster-home run test test-spark test-fast lint format twins ui bench docs reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,9 +33,11 @@ dagster-home:
 run: install dagster-home
 	$(BIN)/sales-wh demo --scale $(SCALE) --days $(DAYS) --seed $(SEED) --start $(START)
 
-## Lint, then the whole test suite (unit, dbt, Dagster end-to-end, PostgreSQL portability when a server is up).
+## Lint, then the whole test suite (unit, dbt, Dagster end-to-end, PostgreSQL portability when a server is up),
+## in TEST_WORKERS processes (pytest-xdist; a test file stays in one process, so its fixtures are built once).
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 ## dbt models on a local Apache Spark (dbt-spark session; needs Java 17), compared with DuckDB. Slow.
 test-spark: install
@@ -65,6 +67,10 @@ format: install
 ## Dagster UI with the asset graph, checks, schedule and sensor (http://127.0.0.1:3000).
 ui: install dagster-home
 	$(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
+
+## Reliability suites, full sets (every kill point, full disk, unwritable folder, readers, corpus), written to docs/RELIABILITY.md.
+reliability: install
+	$(BIN)/python -m orchestration.tooling.reliability
 
 ## dbt documentation site of the models (target/index.html).
 docs: install

@@ -366,6 +366,14 @@ FIELD_KPIS: dict[tuple[str, str], str] = {
 OBJECTS_BY_NAME: dict[str, LandingObject] = {o.name: o for o in OBJECTS}
 CORE_OBJECTS = tuple(o.name for o in OBJECTS if o.core)
 
+#: Objects a daily incremental export delivers on every extract date, a header-only file when nothing
+#: changed (records that change every business day). The others arrive when they change (users,
+#: territories, quotas, rates, picklists); a missing day of theirs is normal. Freshness
+#: (orchestration/defs/freshness.py) expects these every day, and the demo generator writes them so.
+DAILY_OBJECTS = frozenset(
+    {"Account", "Opportunity", "OpportunityHistory", "Lead", "LeadHistory", "Task", "Event"}
+)
+
 
 def get_object(name: str) -> LandingObject:
     try:

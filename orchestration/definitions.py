@@ -7,7 +7,7 @@ from dagster_dbt import DbtProject
 
 from orchestration.defs.dbt_assets import build_dbt_assets, dbt_model_keys, load_dbt_project
 from orchestration.defs.freshness import build_freshness_checks
-from orchestration.defs.jobs import daily_job
+from orchestration.defs.jobs import daily_job, one_writer_executor
 from orchestration.defs.mart_checks import build_mart_checks
 from orchestration.defs.partitions import daily_partitions
 from orchestration.defs.publish_asset import build_publish_asset
@@ -36,6 +36,8 @@ def build_defs(settings: Settings | None = None, project: DbtProject | None = No
         schedules=[build_daily_schedule(settings)],
         sensors=[build_landing_sensor(partitions)],
         resources=build_resources(settings, project),
+        # Assets materialized from the UI run in one process inside the run lock, as the job does.
+        executor=one_writer_executor,
     )
 
 

@@ -1,4 +1,5 @@
-"""SQL text helpers shared by the loader, the landing checks and publishing."""
+"""SQL helpers shared by the loader, the landing checks, the mart checks and publishing: quoting, and
+the two small queries every one of them would otherwise write again."""
 
 from __future__ import annotations
 
@@ -23,3 +24,14 @@ def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tup
     if row is None:
         raise RuntimeError(f"query returned no row: {sql[:200]}")
     return row
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    """The columns of ``schema.table`` in the current database, in table order (none if it is missing)."""
+    rows = con.execute(
+        """SELECT column_name FROM information_schema.columns
+           WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?
+           ORDER BY ordinal_position""",
+        [schema, table],
+    ).fetchall()
+    return [r[0] for r in rows]

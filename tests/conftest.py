@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -16,10 +18,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.contract import RAW_SCHEMA
+from orchestration.contract import OBJECTS, RAW_SCHEMA
 from orchestration.defs.resources import WarehouseResource
-from orchestration.settings import Settings
-from orchestration.tooling.cli import DEMO_SCALE, DEMO_START
+from orchestration.ingestion.loader import ensure_raw_schema, list_extract_dates, load_batches
+from orchestration.settings import PROJECT_ROOT, Settings
+from orchestration.tooling.cli import DEMO_DAYS, DEMO_SCALE, DEMO_SEED, DEMO_START
 from orchestration.warehouse import connect_warehouse
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -172,3 +175,33 @@ def pipeline_env() -> PipelineEnv:
             mp.undo()
 
     return env
+
+
+def build_warehouse(landing: Path, workdir: Path) -> Path:
+    """Every object of ``landing`` loaded into a fresh DuckDB warehouse in ``workdir``, then ``dbt build``
+    there (target duckdb, dbt's target and logs in ``workdir``); the warehouse's path. No Dagster."""
+    warehouse = workdir / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse))
+    try:
+        ensure_raw_schema(con)
+        for obj in OBJECTS:
+            dates = list_extract_dates(landing, obj)
+            if dates:
+                load_batches(con, obj, landing, dates)
+    finally:
+        con.close()
+    env = {**os.environ, "SALES_WH_WAREHOUSE": str(warehouse), "SALES_WH_DBT_TARGET": "duckdb"}
+    cmd = [str(Path(sys.executable).parent / "dbt"), "build", "--profiles-dir", "dbt_project"]
+    cmd += ["--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs")]
+    run = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, f"dbt build failed:\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}"
+    return warehouse
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory: pytest.TempPathFactory, demo_landing: DemoLanding) -> tuple[Path, Path]:
+    """The demo's S-scale landing files (DEMO_DAYS, DEMO_SEED; CSV, API headers), every object loaded
+    and ``dbt build`` run, once per session: (landing dir, warehouse). Read-only: copy the warehouse to
+    change it."""
+    landing = demo_landing(days=DEMO_DAYS, seed=DEMO_SEED)
+    return landing, build_warehouse(landing, tmp_path_factory.mktemp("demo_warehouse"))

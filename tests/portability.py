@@ -1,25 +1,26 @@
 """Shared by the portability tests: build the models on DuckDB from generated demo data, run dbt on
-another engine, and compare every KPI mart between the two engines."""
+another engine, and compare every KPI mart between the two engines: every row and every column."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
-import pytest
+import yaml
 
 from orchestration.contract import OBJECTS
 from orchestration.ingestion.loader import ensure_raw_schema, list_extract_dates, load_batches
 from orchestration.settings import PROJECT_ROOT
 from orchestration.tooling.demo_data import generate
 from orchestration.warehouse import connect_warehouse
-
-NUMERIC_PREFIXES = ("DOUBLE", "DECIMAL", "BIGINT", "INTEGER", "HUGEINT", "FLOAT")
 
 
 def kpi_tables() -> list[str]:
@@ -56,11 +57,50 @@ def run_dbt(args: list[str], env: dict[str, str], target_path: Path) -> None:
     assert proc.returncode == 0, f"dbt {' '.join(args)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
 
 
-def mart_fingerprints(warehouse: Path) -> dict[str, tuple[str, list[str], tuple]]:
-    """Per KPI mart: the fingerprint query (row count and the sum of every numeric column), the names of
-    its values, and its answer on DuckDB."""
+#: Relative and absolute tolerance of a floating-point or decimal value (about 6 significant digits;
+#: amounts are numeric(28, 6), whose last digit may round differently after a double computation).
+REL_TOL, ABS_TOL = 1e-6, 1e-6
+
+Rows = list[tuple[Any, ...]]
+#: ``query_other(queries)``: for each query, the column names of its answer and all its rows.
+QueryOther = Callable[[list[str]], list[tuple[list[str], Rows]]]
+
+
+def mart_query(table: str, key: list[str]) -> str:
+    """The same query on every engine: every column of the mart, ordered by its grain."""
+    return f"select * from marts.{table} order by {', '.join(key)}"
+
+
+@dataclass(frozen=True)
+class Mart:
+    """A KPI mart as DuckDB built it: columns, DuckDB types, the grain (sort key) and all its rows."""
+
+    table: str
+    columns: list[str]
+    types: list[str]
+    key: list[str]
+    rows: Rows
+
+    @property
+    def query(self) -> str:
+        return mart_query(self.table, self.key)
+
+
+def mart_key(table: str, columns: list[str]) -> list[str]:
+    """The grain of a KPI mart: the columns of its ``unique_combination_of_columns`` test
+    (models/marts/kpi/_<table>.yml); every column when it has none."""
+    spec = yaml.safe_load((PROJECT_ROOT / "models" / "marts" / "kpi" / f"_{table}.yml").read_text())
+    for model in spec.get("models", []):
+        for test in model.get("data_tests", []) if model.get("name") == table else []:
+            if isinstance(test, dict) and "unique_combination_of_columns" in test:
+                return list(test["unique_combination_of_columns"]["arguments"]["combination_of_columns"])
+    return columns
+
+
+def duckdb_marts(warehouse: Path) -> list[Mart]:
+    """Every KPI mart of the DuckDB warehouse, every row."""
     duck = duckdb.connect(str(warehouse), read_only=True)
-    out = {}
+    marts = []
     try:
         for table in kpi_tables():
             cols = duck.execute(
@@ -69,24 +109,87 @@ def mart_fingerprints(warehouse: Path) -> dict[str, tuple[str, list[str], tuple]
                 [table],
             ).fetchall()
             assert cols, f"marts.{table} missing in DuckDB"
-            numeric = [c for c, t in cols if t.startswith(NUMERIC_PREFIXES)]
-            aggs = ", ".join(["count(*)"] + [f"round(cast(sum({c}) as decimal(38, 6)), 4)" for c in numeric])
-            sql = f"select {aggs} from marts.{table}"
-            out[table] = (sql, ["count", *numeric], duck.execute(sql).fetchone())
+            names = [c for c, _ in cols]
+            key = mart_key(table, names)
+            rows = duck.execute(mart_query(table, key)).fetchall()
+            marts.append(Mart(table, names, [t for _, t in cols], key, rows))
     finally:
         duck.close()
-    return out
+    return marts
 
 
-def assert_same_marts(warehouse: Path, query_other: Callable[[list[str]], list[tuple]]) -> None:
-    """Every KPI mart has the same row count and column sums on DuckDB and on the other engine
-    (``query_other(queries)`` answers each single-row query there)."""
-    expected = mart_fingerprints(warehouse)
-    answers = query_other([sql for sql, _, _ in expected.values()])
-    for (table, (_, names, duck_vals)), other_vals in zip(expected.items(), answers, strict=True):
-        for name, d, o in zip(names, duck_vals, other_vals, strict=True):
-            if d is None or o is None:
-                assert d is None and o is None, f"{table}.{name}: DuckDB {d} vs {o}"
-            else:
-                same = float(d) == pytest.approx(float(o), rel=1e-6, abs=1e-3)
-                assert same, f"{table}.{name}: DuckDB {d} vs {o}"
+def normalise(value: Any, duckdb_type: str) -> Any:
+    """One comparable form per DuckDB column type, whatever the engine's driver returns (Decimal or
+    float, date or ISO text, bool or 'true'): floats for DOUBLE / DECIMAL, ints, bools, ISO text for
+    dates (a timestamp in a DATE column stays a timestamp, so it differs) and timestamps, else text."""
+    if value is None:
+        return None
+    kind = duckdb_type.upper()
+    if kind.startswith(("DOUBLE", "FLOAT", "REAL", "DECIMAL", "NUMERIC")):
+        return float(value)
+    if kind.endswith("INT") or kind in {"BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "TINYINT"}:
+        return int(value)
+    if kind == "BOOLEAN":
+        return value.strip().lower() in {"true", "t", "1"} if isinstance(value, str) else bool(value)
+    if kind == "DATE":
+        return value.isoformat() if isinstance(value, date) else str(value)
+    if kind.startswith("TIMESTAMP"):
+        stamp = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        return stamp.isoformat(sep=" ")
+    return str(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+    return a == b and type(a) is type(b)
+
+
+def _sort_key(row: tuple[Any, ...]) -> tuple[tuple[bool, Any], ...]:
+    return tuple((v is not None, "" if v is None else v) for v in row)
+
+
+def compare_mart(mart: Mart, other_columns: list[str], other_rows: Rows, engine: str) -> None:
+    """Every row and column of ``mart`` equal on the other engine: the same columns in the same order,
+    the same grain keys, and per row every value equal after :func:`normalise` (floats within
+    REL_TOL / ABS_TOL). Rows are matched by the grain, sorted in Python (engines order NULLs and text
+    differently). The message names the table, the first differing row (its key) and column."""
+    where = f"marts.{mart.table}"
+    other_columns = [c.lower() for c in other_columns]
+    assert other_columns == mart.columns, (
+        f"{where}: columns on DuckDB {mart.columns}, on {engine} {other_columns}"
+    )
+
+    def prepared(rows: Rows) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+        out = []
+        for row in rows:
+            values = tuple(normalise(v, t) for v, t in zip(row, mart.types, strict=True))
+            out.append((tuple(values[mart.columns.index(k)] for k in mart.key), values))
+        return sorted(out, key=lambda kv: _sort_key(kv[0]))
+
+    duck, other = prepared(mart.rows), prepared(other_rows)
+    duck_keys, other_keys = [k for k, _ in duck], [k for k, _ in other]
+    if duck_keys != other_keys:
+        only_duck = [k for k in duck_keys if k not in set(other_keys)]
+        only_other = [k for k in other_keys if k not in set(duck_keys)]
+        raise AssertionError(
+            f"{where} ({', '.join(mart.key)}): {len(duck)} rows on DuckDB, {len(other)} on {engine}; "
+            f"only on DuckDB: {only_duck[:3]}, only on {engine}: {only_other[:3]}"
+            + ("" if only_duck or only_other else " (duplicate keys)")
+        )
+    for (key, d_row), (_, o_row) in zip(duck, other, strict=True):
+        for column, d, o in zip(mart.columns, d_row, o_row, strict=True):
+            if not _same(d, o):
+                raise AssertionError(
+                    f"{where} row {dict(zip(mart.key, key, strict=True))}: {column} is {d!r} on DuckDB, "
+                    f"{o!r} on {engine}"
+                )
+
+
+def assert_same_marts(warehouse: Path, query_other: QueryOther, engine: str = "the other engine") -> None:
+    """Every KPI mart is the same on DuckDB and on the other engine, row by row and column by column
+    (``query_other`` answers each mart's query there with its column names and all its rows)."""
+    marts = duckdb_marts(warehouse)
+    answers = query_other([mart.query for mart in marts])
+    for mart, (columns, rows) in zip(marts, answers, strict=True):
+        compare_mart(mart, columns, rows, engine)

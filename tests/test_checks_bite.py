@@ -196,6 +196,8 @@ def test_dbt_unit_tests_of_fiscal_years_and_band_edge_pass(
         "dim_dates::dim_dates_fiscal_year_starting_february",
         "dim_dates::dim_dates_fiscal_year_starting_november",
         "kpi_territory_balance::kpi_territory_balance_band_edge",
+        "kpi_territory_balance::kpi_territory_balance_band_edge_not_a_binary_fraction",
+        "kpi_territory_balance::kpi_territory_balance_band_edges_both_sides",
     ):
         assert f"PASS {name}" in done.stdout, done.stdout[-4000:]
 

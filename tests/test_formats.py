@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from orchestration.contract import get_object
 from orchestration.ingestion import formats
-from orchestration.ingestion.loader import BatchError, load_batches
+from orchestration.ingestion.loader import BatchError, BatchResult, load_batches
 from orchestration.settings import object_date_formats, parse_date_formats
 from tests.test_loader import D2, D3, rejects, write
 
@@ -34,6 +35,14 @@ def counts(result) -> tuple[int, int, int]:
     return (result.source_rows, result.loaded_rows, result.rejected_rows)
 
 
+def land_and_load(con, root: Path, obj: str, files: dict[str, str], **options) -> BatchResult:
+    """Land ``files`` (name: text) as ``obj``'s batch of D2 and load that batch with ``options``."""
+    for name, text in files.items():
+        write(root, obj, D2, name, text)
+    (result,) = load_batches(con, get_object(obj), root, [D2], **options)
+    return result
+
+
 # ------------------------------------------------------------------------------------ ISO 8601
 
 
@@ -48,8 +57,7 @@ def test_api_export_timestamps_with_offsets_are_utc(warehouse, tmp_path):
         '"0060b00000Abc03AAA","Closed Lost","2024-02-20","2024-01-22T20:00:00.000-0800",'
         '"0050b00000Rep01AAA","","","2024-02-20T23:59:59.000-0800"',
     )
-    write(tmp_path, "Opportunity", D2, "export.csv", text)
-    (result,) = load_batches(warehouse, OPP, tmp_path, [D2])
+    result = land_and_load(warehouse, tmp_path, "Opportunity", {"export.csv": text})
     assert counts(result) == (3, 3, 0)
     assert result.column_formats == {"close_date": ISO, "created_date": ISO, "system_modstamp": ISO}
     assert warehouse.execute(
@@ -73,8 +81,7 @@ def test_a_date_field_holding_a_timestamp_takes_its_date(warehouse, tmp_path):
         "00T0b00000Tsk02AAA,2024-01-22T16:14:25.000+0000,2024-01-22T16:14:25.000+0000",
         "00T0b00000Tsk03AAA,2024-01-23,2024-01-23",  # a date in a timestamp field is midnight UTC
     )
-    write(tmp_path, "Task", D2, "task.csv", text)
-    (result,) = load_batches(warehouse, get_object("Task"), tmp_path, [D2])
+    result = land_and_load(warehouse, tmp_path, "Task", {"task.csv": text})
     assert counts(result) == (3, 3, 0)
     assert result.column_formats == {"activity_date": ISO, "created_date": ISO}
     assert warehouse.execute(
@@ -101,8 +108,7 @@ def test_report_export_us_dates_and_12_hour_times_in_one_file(warehouse, tmp_pat
         '"0080b00000His03AAA","0060b00000Abc01AAA","Closed Won","1200.00","02/23/26","02/23/2026","100"',
         '"0080b00000His04AAA","0060b00000Abc02AAA","Prospecting","500.00","12/01/25","02/23/26 20:55","10"',
     )
-    write(tmp_path, "OpportunityHistory", D2, "report.csv", text)
-    (result,) = load_batches(warehouse, get_object("OpportunityHistory"), tmp_path, [D2])
+    result = land_and_load(warehouse, tmp_path, "OpportunityHistory", {"report.csv": text})
     assert counts(result) == (4, 4, 0)
     # Days 27 and 23 rule out day-first in both columns: US, with no setting.
     assert result.column_formats == {"close_date": US, "created_date": US}
@@ -125,31 +131,25 @@ def test_report_export_us_dates_and_12_hour_times_in_one_file(warehouse, tmp_pat
 
 def test_european_dotted_and_slashed_dates(warehouse, tmp_path):
     # Two exports in one batch, each with its own format.
-    write(
+    result = land_and_load(
+        warehouse,
         tmp_path,
         "Opportunity",
-        D2,
-        "de.csv",
-        crlf(
-            "Id,StageName,CloseDate,CreatedDate",
-            "006A,Prospecting,23.02.2026,01.02.2026 14:30",
-            "006B,Prospecting,01.03.2026,02.02.2026 09:05",
-        ),
+        {
+            "de.csv": crlf(
+                "Id,StageName,CloseDate,CreatedDate",
+                "006A,Prospecting,23.02.2026,01.02.2026 14:30",
+                "006B,Prospecting,01.03.2026,02.02.2026 09:05",
+            ),
+            "uk.csv": crlf(
+                "Id,StageName,CloseDate,CreatedDate",
+                # CloseDate 23/02 is day-first only; CreatedDate reads both ways (every day <= 12) and
+                # takes the day order CloseDate proves.
+                "006C,Prospecting,23/02/2026,01/02/2026 14:30",
+                "006D,Prospecting,05/03/2026,02/02/2026 09:05",
+            ),
+        },
     )
-    write(
-        tmp_path,
-        "Opportunity",
-        D2,
-        "uk.csv",
-        crlf(
-            "Id,StageName,CloseDate,CreatedDate",
-            # CloseDate 23/02 is day-first only; CreatedDate reads both ways (every day <= 12) and
-            # takes the day order CloseDate proves.
-            "006C,Prospecting,23/02/2026,01/02/2026 14:30",
-            "006D,Prospecting,05/03/2026,02/02/2026 09:05",
-        ),
-    )
-    (result,) = load_batches(warehouse, OPP, tmp_path, [D2])
     assert counts(result) == (4, 4, 0)
     assert result.column_formats == {
         "close_date": f"{DOTTED} / {DMY}",
@@ -213,8 +213,7 @@ def test_ambiguous_column_alone_fails_naming_file_column_samples_and_setting(war
     ],
 )
 def test_ambiguous_column_loads_as_the_setting_says(warehouse, tmp_path, setting, label, close_dates):
-    write(tmp_path, "Opportunity", D2, "a.csv", AMBIGUOUS)
-    (result,) = load_batches(warehouse, OPP, tmp_path, [D2], date_formats=setting)
+    result = land_and_load(warehouse, tmp_path, "Opportunity", {"a.csv": AMBIGUOUS}, date_formats=setting)
     assert counts(result) == (2, 2, 0)
     assert result.column_formats == {"close_date": label, "created_date": ISO}
     assert warehouse.execute("SELECT close_date FROM raw.opportunity ORDER BY id").fetchall() == [
@@ -240,8 +239,7 @@ def test_ambiguous_column_takes_the_day_order_another_column_proves(
         f"006A,Prospecting,03/04/2025,{created[0]}",
         f"006B,Prospecting,11/12/2025,{created[1]}",
     )
-    write(tmp_path, "Opportunity", D2, "a.csv", text)
-    (result,) = load_batches(warehouse, OPP, tmp_path, [D2])
+    result = land_and_load(warehouse, tmp_path, "Opportunity", {"a.csv": text})
     assert counts(result) == (2, 2, 0)
     assert result.column_formats == {"close_date": label, "created_date": label}
     assert warehouse.execute(
@@ -259,8 +257,7 @@ def test_ambiguous_column_with_a_bad_value_still_follows_the_setting(warehouse, 
         "006B,Prospecting,05/06/2025",
         "006C,Prospecting,n/a",
     )
-    write(tmp_path, "Opportunity", D2, "a.csv", text)
-    (result,) = load_batches(warehouse, OPP, tmp_path, [D2], date_formats={"*": "DMY"})
+    result = land_and_load(warehouse, tmp_path, "Opportunity", {"a.csv": text}, date_formats={"*": "DMY"})
     assert counts(result) == (3, 2, 1)
     assert warehouse.execute("SELECT close_date FROM raw.opportunity ORDER BY id").fetchall() == [
         (date(2025, 4, 3),),
@@ -290,8 +287,7 @@ def test_a_value_outside_the_columns_format_is_rejected_the_rest_loads(warehouse
         "0060b00000Abc04AAA,2026-02-26,02/26/26 10:00 AM",  # 5: ISO in a US column: one column, one format
         "0060b00000Abc05AAA,02/27/2026,02/27/26 11:30 PM",  # 6: loads
     )
-    write(tmp_path, "Opportunity", D2, "a.csv", text)
-    (result,) = load_batches(warehouse, OPP, tmp_path, [D2])
+    result = land_and_load(warehouse, tmp_path, "Opportunity", {"a.csv": text})
     # CloseDate: US reads 3 of 5, ISO 1, day-first none; CreatedDate: US reads 4 of 5.
     assert counts(result) == (5, 2, 3)
     assert result.column_formats == {"close_date": US, "created_date": US}
@@ -319,8 +315,7 @@ def test_booleans_as_exports_write_them(warehouse, tmp_path):
         "006E,Y,f",
         "006F,maybe,true",  # 7: no boolean
     )
-    write(tmp_path, "Opportunity", D2, "a.csv", text)
-    (result,) = load_batches(warehouse, OPP, tmp_path, [D2])
+    result = land_and_load(warehouse, tmp_path, "Opportunity", {"a.csv": text})
     assert counts(result) == (6, 5, 1)
     assert rejects(warehouse) == {
         ("Opportunity/2025-01-02/a.csv", 7, "is_closed", "maybe", "not a boolean (true/false, 1/0, yes/no)")
@@ -338,34 +333,28 @@ def test_booleans_as_exports_write_them(warehouse, tmp_path):
 
 
 def test_connector_sync_timestamp_and_deleted_flag(warehouse, tmp_path):
-    # A connector table: snake_case, midnight timestamps in date fields, no system_modstamp.
-    write(
+    result = land_and_load(
+        warehouse,
         tmp_path,
         "Opportunity",
-        D2,
-        "opportunity.csv",
-        crlf(
-            "id,stage_name,close_date,amount,is_won,_fivetran_synced,_fivetran_deleted",
-            "0060b00000Abc01AAA,Closed Won,2018-12-19 00:00:00,5000,true,2024-03-01T10:00:00.123Z,false",
-            "0060b00000Abc02AAA,Prospecting,2019-01-05 00:00:00,250,false,"
-            "2024-03-02 08:00:00.000000+00:00,true",
-            # A later version of Abc01, synced at 09:30 +01:00 = 08:30 UTC.
-            "0060b00000Abc01AAA,Closed Won,2018-12-19 00:00:00,5500,true,2024-03-03 09:30:00+01:00,false",
-        ),
+        {
+            # A connector table: snake_case, midnight timestamps in date fields, no system_modstamp.
+            "opportunity.csv": crlf(
+                "id,stage_name,close_date,amount,is_won,_fivetran_synced,_fivetran_deleted",
+                "0060b00000Abc01AAA,Closed Won,2018-12-19 00:00:00,5000,true,2024-03-01T10:00:00.123Z,false",
+                "0060b00000Abc02AAA,Prospecting,2019-01-05 00:00:00,250,false,"
+                "2024-03-02 08:00:00.000000+00:00,true",
+                # A later version of Abc01, synced at 09:30 +01:00 = 08:30 UTC.
+                "0060b00000Abc01AAA,Closed Won,2018-12-19 00:00:00,5500,true,2024-03-03 09:30:00+01:00,false",
+            ),
+            # Another file has system_modstamp: its own value wins; the sync time stands in only when empty.
+            "more.csv": crlf(
+                "id,system_modstamp,_fivetran_synced,_fivetran_deleted",
+                "0060b00000Abc03AAA,2024-03-04T12:00:00.000Z,2024-03-05T00:00:00Z,",
+                "0060b00000Abc04AAA,,2024-03-05T00:00:00Z,",
+            ),
+        },
     )
-    # Another file has system_modstamp: its own value wins; the sync time stands in only when empty.
-    write(
-        tmp_path,
-        "Opportunity",
-        D2,
-        "more.csv",
-        crlf(
-            "id,system_modstamp,_fivetran_synced,_fivetran_deleted",
-            "0060b00000Abc03AAA,2024-03-04T12:00:00.000Z,2024-03-05T00:00:00Z,",
-            "0060b00000Abc04AAA,,2024-03-05T00:00:00Z,",
-        ),
-    )
-    (result,) = load_batches(warehouse, OPP, tmp_path, [D2])
     assert counts(result) == (5, 5, 0)
     assert result.extra_columns == ("fivetran_synced", "fivetran_deleted")
     assert warehouse.execute(
@@ -385,31 +374,25 @@ def test_connector_sync_timestamp_and_deleted_flag(warehouse, tmp_path):
 
 def test_opportunity_stage_with_master_label_standing_in_for_api_name(warehouse, tmp_path):
     stage = get_object("OpportunityStage")
-    write(
+    result = land_and_load(
+        warehouse,
         tmp_path,
         "OpportunityStage",
-        D2,
-        "labels.csv",
-        crlf(
-            "MasterLabel,IsActive,IsClosed,IsWon,DefaultProbability,ForecastCategoryName,SortOrder",
-            "Discovery,true,false,false,10,Pipeline,1",
-            "Proposal/Quote,true,false,false,50,Pipeline,2",
-            "Closed Won,true,true,true,100,Closed,3",
-            ",true,false,false,0,Omitted,4",  # 5: no label, no key
-        ),
+        {
+            "labels.csv": crlf(
+                "MasterLabel,IsActive,IsClosed,IsWon,DefaultProbability,ForecastCategoryName,SortOrder",
+                "Discovery,true,false,false,10,Pipeline,1",
+                "Proposal/Quote,true,false,false,50,Pipeline,2",
+                "Closed Won,true,true,true,100,Closed,3",
+                ",true,false,false,0,Omitted,4",  # 5: no label, no key
+            ),
+            "api.csv": crlf(
+                "ApiName,MasterLabel,IsClosed,IsWon,SortOrder",
+                "Negotiation,Negotiation/Review,false,false,4",
+                ",Id. Decision Makers,false,false,5",  # empty ApiName: the label stands in
+            ),
+        },
     )
-    write(
-        tmp_path,
-        "OpportunityStage",
-        D2,
-        "api.csv",
-        crlf(
-            "ApiName,MasterLabel,IsClosed,IsWon,SortOrder",
-            "Negotiation,Negotiation/Review,false,false,4",
-            ",Id. Decision Makers,false,false,5",  # empty ApiName: the label stands in
-        ),
-    )
-    (result,) = load_batches(warehouse, stage, tmp_path, [D2])
     assert counts(result) == (6, 5, 1)
     assert rejects(warehouse, "OpportunityStage") == {
         ("OpportunityStage/2025-01-02/labels.csv", 5, "api_name", None, "key field is empty")
@@ -432,20 +415,20 @@ def test_opportunity_stage_with_master_label_standing_in_for_api_name(warehouse,
 
 def test_composite_key_of_dated_conversion_rates(warehouse, tmp_path):
     rates = get_object("DatedConversionRate")
-    write(
+    result = land_and_load(
+        warehouse,
         tmp_path,
         "DatedConversionRate",
-        D2,
-        "rates.csv",
-        crlf(
-            "IsoCode,ConversionRate,StartDate,NextStartDate",
-            "EUR,0.92,2026-01-01,2026-04-01",
-            "EUR,0.91,2026-04-01,",  # NextStartDate is no key: NULL
-            "GBP,0.79,,2026-04-01",  # 4: StartDate is part of the key
-            ",1.35,2026-01-01,",  # 5: IsoCode too
-        ),
+        {
+            "rates.csv": crlf(
+                "IsoCode,ConversionRate,StartDate,NextStartDate",
+                "EUR,0.92,2026-01-01,2026-04-01",
+                "EUR,0.91,2026-04-01,",  # NextStartDate is no key: NULL
+                "GBP,0.79,,2026-04-01",  # 4: StartDate is part of the key
+                ",1.35,2026-01-01,",  # 5: IsoCode too
+            ),
+        },
     )
-    (result,) = load_batches(warehouse, rates, tmp_path, [D2])
     assert counts(result) == (4, 2, 2)
     rel = "DatedConversionRate/2025-01-02/rates.csv"
     assert rejects(warehouse, "DatedConversionRate") == {
@@ -474,8 +457,7 @@ def test_result_names_missing_and_extra_columns_and_formats(warehouse, tmp_path)
         '"00Q0b00000Lea01AAA","Working","Acme","Web","0","","42"',
         '"00Q0b00000Lea02AAA","Qualified","Globex","Partner Referral","1","03/15/2026","87"',
     )
-    write(tmp_path, "Lead", D2, "leads.csv", text)
-    (result,) = load_batches(warehouse, get_object("Lead"), tmp_path, [D2])
+    result = land_and_load(warehouse, tmp_path, "Lead", {"leads.csv": text})
     assert counts(result) == (2, 2, 0)
     assert result.missing_columns == (
         "created_date",
@@ -529,19 +511,19 @@ def test_refused_load_keeps_uncommitted_rejects_until_a_good_load_replaces_them(
         assert warehouse.execute("SELECT count(*) FROM raw._load_audit").fetchone()[0] == 0
         assert stored() == [(rel, 3, "close_date", "2025-02-30", DATE_REASON.format(ISO), False)]
 
-    write(
+    result = land_and_load(
+        warehouse,
         tmp_path,
         "Opportunity",
-        D2,
-        "a.csv",
-        crlf(
-            "Id,StageName,CloseDate",
-            "006A,Prospecting,2025-02-01",
-            "006B,Prospecting,2025-02-28",
-            "006D,Prospecting,not a date",  # 4
-        ),
+        {
+            "a.csv": crlf(
+                "Id,StageName,CloseDate",
+                "006A,Prospecting,2025-02-01",
+                "006B,Prospecting,2025-02-28",
+                "006D,Prospecting,not a date",  # 4
+            ),
+        },
     )
-    (result,) = load_batches(warehouse, OPP, tmp_path, [D2])
     assert result.committed is True and counts(result) == (3, 2, 1)
     assert stored() == [(rel, 4, "close_date", "not a date", DATE_REASON.format(ISO), True)]
     assert warehouse.execute("SELECT id FROM raw.opportunity ORDER BY id").fetchall() == [

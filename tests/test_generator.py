@@ -9,17 +9,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.contract import ID_PREFIXES, OBJECTS_BY_NAME, header_key, snake_case
+from orchestration.contract import DAILY_OBJECTS, ID_PREFIXES, OBJECTS_BY_NAME, header_key, snake_case
 from orchestration.contract import OBJECTS as CONTRACT_OBJECTS
 from orchestration.settings import PROJECT_ROOT
 from orchestration.tooling.demo_data import generate
+from orchestration.tooling.demo_data.dirty import SHARES
 from orchestration.tooling.demo_data.writer import MALFORMED, written_fields
 
 START = date(2025, 1, 1)
@@ -38,8 +39,11 @@ def year(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]
 
 @pytest.fixture(scope="module")
 def db(year: tuple[Path, dict[str, int]]) -> duckdb.DuckDBPyConnection:
+    return _open(year[0])
+
+
+def _open(out: Path) -> duckdb.DuckDBPyConnection:
     """Every object as a view of all its rows (text), with its extract date, and a `latest_` view."""
-    out, _ = year
     con = duckdb.connect()
     for obj in OBJECTS:
         con.execute(
@@ -120,6 +124,25 @@ def test_reference_objects_arrive_in_the_first_extract(year) -> None:
     # ... plus later changes of some of them.
     for name in ("User", "Account", "ForecastingQuota", "CurrencyType", "DatedConversionRate"):
         assert len(list((out / name).iterdir())) > 1, name
+
+
+def test_daily_objects_have_an_extract_every_day(year) -> None:
+    """A daily incremental export writes a file every day, header only when nothing changed (freshness
+    expects them); objects delivered when they change have days without a file."""
+    out, _ = year
+    every_day = [(START + timedelta(days=i)).isoformat() for i in range(365)]
+    header_only = 0
+    for obj in OBJECTS:
+        days = sorted(p.name for p in (out / obj.name).iterdir())
+        if obj.name not in DAILY_OBJECTS:
+            assert days != every_day, obj.name
+            continue
+        assert days == every_day, obj.name
+        for day in days:
+            lines = (out / obj.name / day / "part-0.csv").read_text(encoding="utf-8").splitlines()
+            assert lines[0].replace('"', "").split(",") == [f.name for f in written_fields(obj)]
+            header_only += len(lines) == 1
+    assert header_only > 100  # Account changes on about a third of the days
 
 
 def test_ids_and_value_formats(db) -> None:
@@ -448,6 +471,154 @@ def test_malformed_rows_are_announced(tmp_path: Path) -> None:
         assert int(bad.sum()) == rows.get(f"malformed.{obj.name}", 0), obj.name
         found += int(bad.sum())
     assert found == rows["malformed"]
+
+
+# --- dirty mode ----------------------------------------------------------------------------------------
+
+#: Opportunities closed up to this day can be "migrated" (created 1-30 days after they closed).
+MIGRATION_LAST_CLOSE = START + timedelta(days=365 - 31)
+#: A dated rate whose range stays open-ended while a later one of its currency exists.
+_OPEN_OVERLAP = """select IsoCode, StartDate from dated_conversion_rate d group by IsoCode, StartDate
+    having bool_and(NextStartDate = '9999-12-31')
+       and StartDate < (select max(StartDate) from dated_conversion_rate m where m.IsoCode = d.IsoCode)"""
+_STAGES = (
+    "(select OpportunityId as id, StageName as s from opportunity_history "
+    "union all select Id, StageName from opportunity)"
+)
+
+#: Dirty kind -> (records of that kind in the files, records it picks from), counted over ALL rows of
+#: the files (each version; deleted records too), from the values alone.
+DIRTY_COUNTS = {
+    "opportunity_unknown_open_stage": (
+        f"select count(distinct id) from {_STAGES} where s = 'Legal Review'",
+        f"select count(distinct id) from {_STAGES} where s in ('Legal Review', 'Negotiation/Review')",
+    ),
+    "opportunity_unknown_lost_stage": (
+        "select count(distinct Id) from opportunity where StageName = 'Closed - Duplicate'",
+        "select count(distinct Id) from opportunity where StageName in ('Closed - Duplicate', 'Closed Lost')",
+    ),
+    "opportunity_unknown_won_stage": (
+        "select count(distinct Id) from opportunity where StageName = 'Closed - Signed'",
+        "select count(distinct Id) from opportunity where StageName in ('Closed - Signed', 'Closed Won')",
+    ),
+    "opportunity_closed_before_created": (
+        "select count(distinct Id) from opportunity "
+        "where cast(CreatedDate as date) > cast(CloseDate as date)",
+        "select count(distinct Id) from opportunity where IsClosed = 'true' "
+        f"and cast(CloseDate as date) <= date '{MIGRATION_LAST_CLOSE}'",
+    ),
+    "opportunity_negative_amount": (
+        "select count(distinct Id) from opportunity where cast(Amount as double) < 0",
+        "select count(distinct Id) from opportunity",
+    ),
+    "opportunity_null_amount": (
+        "select count(*) from (select Id from opportunity group by Id having count(Amount) = 0)",
+        "select count(distinct Id) from opportunity",
+    ),
+    "opportunity_close_date_years_ahead": (
+        "select count(distinct Id) from opportunity "
+        "where cast(CloseDate as date) > cast(CreatedDate as date) + interval 5 year",
+        "select count(*) from (select Id from opportunity group by Id "
+        "having count(*) filter (where IsClosed = 'true') = 0)",
+    ),
+    "task_unknown_type": (
+        "select count(distinct Id) from task where Type = 'Webinar Follow-up' and TaskSubtype is null",
+        "select count(distinct Id) from task",
+    ),
+    "task_zero_call_duration": (
+        "select count(distinct Id) from task where cast(CallDurationInSeconds as double) = 0",
+        "select count(distinct Id) from task where CallDurationInSeconds is not null",
+    ),
+    "event_unknown_type": (
+        "select count(distinct Id) from event where Type = 'Conference'",
+        "select count(distinct Id) from event",
+    ),
+    "event_missing_duration": (
+        "select count(*) from (select Id from event group by Id having count(DurationInMinutes) = 0)",
+        "select count(distinct Id) from event",
+    ),
+    "event_zero_duration": (
+        "select count(distinct Id) from event where cast(DurationInMinutes as double) = 0 "
+        "and EndDateTime = StartDateTime",
+        "select count(distinct Id) from event",
+    ),
+    "lead_converted_without_history": (
+        "select count(distinct Id) from lead where IsConverted = 'true' "
+        "and Id not in (select LeadId from lead_history)",
+        "select count(distinct Id) from lead where IsConverted = 'true'",
+    ),
+    "lead_unknown_status": (
+        "select count(distinct Id) from lead where Status = 'Recycled'",
+        "select count(distinct Id) from lead where Status in ('Recycled', 'Closed - Not Converted')",
+    ),
+    "dated_rate_overlapping": (
+        f"select count(*) from ({_OPEN_OVERLAP})",
+        # the updates closing a non-corporate rate (after the first extract), plus those left out
+        "select count(*) from (select IsoCode, StartDate from dated_conversion_rate "
+        f"where extract_date > date '{START}' and NextStartDate <> '9999-12-31' and IsoCode <> 'USD' "
+        f"union {_OPEN_OVERLAP})",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def dirty_year(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, int], duckdb.DuckDBPyConnection]:
+    out = tmp_path_factory.mktemp("dirty")
+    rows = generate(out, scale="S", days=365, seed=7, start=START, dirty=True, progress=False)
+    return rows, _open(out)
+
+
+def test_every_dirty_kind_is_counted_here() -> None:
+    assert set(DIRTY_COUNTS) == set(SHARES)
+
+
+@pytest.mark.parametrize("kind", sorted(DIRTY_COUNTS))
+def test_clean_mode_has_no_odd_records(db, kind: str) -> None:
+    odd, candidates = (one(db, sql) for sql in DIRTY_COUNTS[kind])
+    assert (odd, candidates > 0) == (0, True)
+
+
+@pytest.mark.parametrize("kind", sorted(DIRTY_COUNTS))
+def test_dirty_mode_plants_its_stated_share(dirty_year, kind: str) -> None:
+    """Exactly max(1, round(share x candidates)) records of each kind, as the result says."""
+    rows, con = dirty_year
+    odd, candidates = (one(con, sql) for sql in DIRTY_COUNTS[kind])
+    assert candidates > 0
+    assert odd == max(1, round(SHARES[kind] * candidates)) == rows[f"dirty.{kind}"]
+
+
+def test_dirty_mode_events_without_duration_come_in_three_shapes(dirty_year) -> None:
+    _, con = dirty_year
+    shapes = dict(
+        con.execute("""
+            select case when EndDateTime is null then 'no end'
+                        when EndDateTime < StartDateTime then 'ends before it starts'
+                        else 'end kept' end, count(distinct Id)
+            from event where DurationInMinutes is null group by 1""").fetchall()
+    )
+    assert set(shapes) == {"no end", "ends before it starts", "end kept"}
+    assert max(shapes.values()) - min(shapes.values()) <= 1
+
+
+def test_dirty_mode_adds_no_rows(year, dirty_year) -> None:
+    """Dirty mode changes values of a few records, never adds rows; LeadHistory and the rates lose
+    the rows it leaves out."""
+    _, clean = year
+    dirty, _ = dirty_year
+    for obj in OBJECTS:
+        if obj.name in ("LeadHistory", "DatedConversionRate"):
+            assert dirty[obj.name] < clean[obj.name], obj.name
+        else:
+            assert dirty[obj.name] == clean[obj.name], obj.name
+
+
+def test_dirty_mode_is_deterministic(tmp_path: Path) -> None:
+    kw = dict(scale="S", days=40, start=START, progress=False, dirty=True)
+    generate(tmp_path / "a", seed=3, **kw)
+    generate(tmp_path / "b", seed=3, **kw)
+    generate(tmp_path / "c", seed=4, **kw)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
 
 
 # --- writer internals ----------------------------------------------------------------------------------

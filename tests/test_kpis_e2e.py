@@ -8,20 +8,12 @@ classified with the seed CSVs. Nothing is read from the warehouse's own intermed
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-
-from orchestration.contract import OBJECTS
-from orchestration.ingestion.loader import ensure_raw_schema, list_extract_dates, load_batches
-from orchestration.tooling.cli import DEMO_DAYS, DEMO_SEED
-from tests.conftest import DemoLanding
 
 pytestmark = pytest.mark.e2e
 
@@ -35,27 +27,10 @@ COHORT_MONTH = pd.Timestamp("2025-03-01")
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, demo_landing: DemoLanding) -> tuple[Path, Path]:
-    """The demo's S-scale landing files (CSV, API headers), every object loaded, ``dbt build`` run;
-    (landing dir, warehouse)."""
-    tmp = tmp_path_factory.mktemp("kpi_e2e")
-    landing, warehouse = demo_landing(days=DEMO_DAYS, seed=DEMO_SEED), tmp / "warehouse.duckdb"
-    con = duckdb.connect(str(warehouse))
-    try:
-        ensure_raw_schema(con)
-        for obj in OBJECTS:
-            dates = list_extract_dates(landing, obj)
-            if dates:
-                load_batches(con, obj, landing, dates)
-    finally:
-        con.close()
-    env = {**os.environ, "SALES_WH_WAREHOUSE": str(warehouse), "SALES_WH_DBT_TARGET": "duckdb"}
-    dbt = Path(sys.executable).parent / "dbt"
-    cmd = [str(dbt), "build", "--profiles-dir", "dbt_project"]
-    cmd += ["--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")]
-    run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    assert run.returncode == 0, f"dbt build failed:\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}"
-    return landing, warehouse
+def built(demo_warehouse: tuple[Path, Path]) -> tuple[Path, Path]:
+    """The demo's S-scale landing files (CSV, API headers), every object loaded, ``dbt build`` run
+    (once per session, shared with tests/test_kpi_values_e2e.py); (landing dir, warehouse)."""
+    return demo_warehouse
 
 
 def mart_value(warehouse: Path, sql: str) -> float:
@@ -102,13 +77,27 @@ def stage_flags() -> pd.DataFrame:
     ]
 
 
+def optional_flag(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A boolean column of the record as true / false / NA (empty or absent)."""
+    if column not in frame:
+        return pd.Series(pd.NA, index=frame.index, dtype="boolean")
+    text = frame[column].str.strip().str.lower()
+    parsed = text.map({"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False})
+    return parsed.astype("boolean")
+
+
 def opportunities(landing: Path) -> pd.DataFrame:
+    """Live opportunities with is_closed / is_won in the documented precedence (no OpportunityStage is
+    landed here): the record's own IsClosed / IsWon (IsWon implies closed, not closed implies not won),
+    then the stage seed, else false."""
     opps = live_records(read_object(landing, "Opportunity"))
     opps = opps.merge(stage_flags(), how="left", left_on="StageName", right_on="stage_name")
-    # a stage missing from the seed falls back to the source's IsClosed / IsWon, else false
-    for column, source in (("is_closed", "IsClosed"), ("is_won", "IsWon")):
-        source_flag = flag(opps[source]) if source in opps else pd.Series(False, index=opps.index)
-        opps[column] = opps[column].astype("boolean").fillna(source_flag).astype(bool)
+    closed, won = optional_flag(opps, "IsClosed"), optional_flag(opps, "IsWon")
+    record_closed = closed.mask(won.fillna(False), True)
+    record_won = won.mask(closed.eq(False).fillna(False), False)
+    seed_closed, seed_won = opps["is_closed"].astype("boolean"), opps["is_won"].astype("boolean")
+    opps["is_closed"] = record_closed.fillna(seed_closed).fillna(False).astype(bool)
+    opps["is_won"] = record_won.fillna(seed_won).fillna(False).astype(bool)
     opps["close_date"] = pd.to_datetime(opps["CloseDate"], format="%Y-%m-%d")
     opps["amount"] = pd.to_numeric(opps["Amount"])
     return opps
@@ -116,6 +105,13 @@ def opportunities(landing: Path) -> pd.DataFrame:
 
 def conversion_rates(landing: Path, opps: pd.DataFrame) -> pd.Series:
     """Currency units per 1 USD for each opportunity: the dated rate in force on its close date."""
+    return rates_on(landing, opps["CurrencyIsoCode"], opps["close_date"])
+
+
+def rates_on(landing: Path, currencies: pd.Series, dates: pd.Series) -> pd.Series:
+    """Currency units per 1 USD for each row: the dated rate in force on its date (StartDate <= date <
+    NextStartDate, or the next StartDate), else CurrencyType's rate; a row without currency is in USD.
+    Indexed 0..n-1 like the rows."""
     dated = read_object(landing, "DatedConversionRate")
     dated = dated.sort_values("_extract_date").drop_duplicates(["IsoCode", "StartDate"], keep="last")
     dated = dated.assign(
@@ -127,10 +123,11 @@ def conversion_rates(landing: Path, opps: pd.DataFrame) -> pd.Series:
     current = current.drop_duplicates("IsoCode", keep="last")
     current_rate = pd.Series(pd.to_numeric(current["ConversionRate"]).to_numpy(), index=current["IsoCode"])
 
-    currency = opps["CurrencyIsoCode"].fillna(CORPORATE_CURRENCY)
-    keyed = pd.DataFrame({"row": np.arange(len(opps)), "currency": currency.to_numpy()})
-    keyed["close_date"] = opps["close_date"].to_numpy()
-    keyed = keyed.sort_values("close_date")
+    currency = currencies.fillna(CORPORATE_CURRENCY)
+    keyed = pd.DataFrame({"row": np.arange(len(currency)), "currency": currency.to_numpy()})
+    keyed["close_date"] = dates.to_numpy()
+    undated = keyed[keyed["close_date"].isna()]  # no date: no dated rate, CurrencyType's rate
+    keyed = keyed[keyed["close_date"].notna()].sort_values("close_date")
     matched = pd.merge_asof(
         keyed,
         dated[["IsoCode", "start", "next_start", "dated_rate"]],
@@ -143,6 +140,7 @@ def conversion_rates(landing: Path, opps: pd.DataFrame) -> pd.Series:
     # a dated rate ends at its NextStartDate (the following StartDate is handled by merge_asof itself)
     expired = matched["next_start"].notna() & (matched["close_date"] >= matched["next_start"])
     matched.loc[expired, "dated_rate"] = np.nan
+    matched = pd.concat([matched, undated], ignore_index=True)
     rate = matched["dated_rate"].fillna(matched["currency"].map(current_rate))
     rate = rate.where(~(rate.isna() & (matched["currency"] == CORPORATE_CURRENCY)), 1.0)
     return pd.Series(rate.to_numpy(), index=matched["row"].to_numpy()).sort_index()

@@ -681,20 +681,37 @@ def test_files_without_quotes_or_blank_lines_keep_their_line_numbers(warehouse, 
     assert rejects(warehouse, "UserRole") == {(a, 4, "id", None, "key field is empty")}
 
 
+#: A group of four files of one header: a.csv and b.csv land on D2, c.csv and d.csv on D3.
+GROUP_DAYS = {"a": D2, "b": D2, "c": D3, "d": D3}
+
+
+def load_group(
+    con: duckdb.DuckDBPyConnection, root: Path, bodies: dict[str, str]
+) -> list[tuple[int, int, int]]:
+    """Land ``<letter>.csv`` (``ROLE_HEADER``, then its body) for each of the group's files, load
+    both extract dates as one group; return each batch's source, loaded and rejected rows."""
+    for letter, body in bodies.items():
+        write(root, "UserRole", GROUP_DAYS[letter], f"{letter}.csv", f"{ROLE_HEADER}\n{body}")
+    return [(r.source_rows, r.loaded_rows, r.rejected_rows) for r in load_batches(con, ROLE, root, [D2, D3])]
+
+
+def stored(letter: str) -> str:
+    """The source file of ``<letter>.csv`` of the group as raw keeps it (relative to the landing folder)."""
+    return f"UserRole/{GROUP_DAYS[letter].isoformat()}/{letter}.csv"
+
+
 def test_line_numbers_in_a_group_of_plain_blank_and_spanning_files(warehouse, tmp_path):
-    write(tmp_path, "UserRole", D2, "a.csv", f"{ROLE_HEADER}\n00E1,a,\n00E2,b,\n")  # plain
-    # Blank lines only after the last record (lines 4 and 5): records are still lines 2 and 3.
-    write(tmp_path, "UserRole", D2, "b.csv", f"{ROLE_HEADER}\n00E3,c,\n00E4,d,\n\n\n")
-    # Line 2 blank, record 00E5 on lines 3-4 (quoted newline), 00E6 on line 5.
-    write(tmp_path, "UserRole", D3, "c.csv", f'{ROLE_HEADER}\n\n00E5,"e\nf",\n00E6,g,\n')
-    # No quote at all, but line 3 is blank: 00E8 is on line 4.
-    write(tmp_path, "UserRole", D3, "d.csv", f"{ROLE_HEADER}\n00E7,h,\n\n00E8,i,\n")
-    results = load_batches(warehouse, ROLE, tmp_path, [D2, D3])
-    assert [(r.source_rows, r.loaded_rows, r.rejected_rows) for r in results] == [(4, 4, 0), (4, 4, 0)]
-    a, b, c, d = (
-        f"UserRole/{f}"
-        for f in ("2025-01-02/a.csv", "2025-01-02/b.csv", "2025-01-03/c.csv", "2025-01-03/d.csv")
-    )
+    bodies = {
+        "a": "00E1,a,\n00E2,b,\n",  # plain
+        # Blank lines only after the last record (lines 4 and 5): records are still lines 2 and 3.
+        "b": "00E3,c,\n00E4,d,\n\n\n",
+        # Line 2 blank, record 00E5 on lines 3-4 (quoted newline), 00E6 on line 5.
+        "c": '\n00E5,"e\nf",\n00E6,g,\n',
+        # No quote at all, but line 3 is blank: 00E8 is on line 4.
+        "d": "00E7,h,\n\n00E8,i,\n",
+    }
+    assert load_group(warehouse, tmp_path, bodies) == [(4, 4, 0), (4, 4, 0)]
+    a, b, c, d = map(stored, "abcd")
     assert role_lines(warehouse) == [
         (a, 2, "00E1", "a"),
         (a, 3, "00E2", "b"),
@@ -711,16 +728,14 @@ def test_a_ragged_row_in_one_file_of_a_group_is_a_reject_the_rest_loads(warehous
     # One header, four files: the strict read fails on b.csv line 3 (4 fields) and d.csv line 2 (2);
     # a.csv and c.csv load as if alone. a.csv and d.csv have one record per line, b.csv a blank line
     # (line 4) and c.csv a value over lines 2-3.
-    write(tmp_path, "UserRole", D2, "a.csv", f"{ROLE_HEADER}\n00E1,a,\n00E2,b,\n")
-    write(tmp_path, "UserRole", D2, "b.csv", f"{ROLE_HEADER}\n00E3,c,\n00E4,d,00E1,extra\n\n00E5,e,\n")
-    write(tmp_path, "UserRole", D3, "c.csv", f'{ROLE_HEADER}\n00E6,"f\ng",\n00E7,h,\n')
-    write(tmp_path, "UserRole", D3, "d.csv", f"{ROLE_HEADER}\n00E8,i\n00E9,j,\n")
-    results = load_batches(warehouse, ROLE, tmp_path, [D2, D3])
-    assert [(r.source_rows, r.loaded_rows, r.rejected_rows) for r in results] == [(5, 4, 1), (4, 3, 1)]
-    a, b, c, d = (
-        f"UserRole/{f}"
-        for f in ("2025-01-02/a.csv", "2025-01-02/b.csv", "2025-01-03/c.csv", "2025-01-03/d.csv")
-    )
+    bodies = {
+        "a": "00E1,a,\n00E2,b,\n",
+        "b": "00E3,c,\n00E4,d,00E1,extra\n\n00E5,e,\n",
+        "c": '00E6,"f\ng",\n00E7,h,\n',
+        "d": "00E8,i\n00E9,j,\n",
+    }
+    assert load_group(warehouse, tmp_path, bodies) == [(5, 4, 1), (4, 3, 1)]
+    a, b, c, d = map(stored, "abcd")
     assert rejects(warehouse, "UserRole") == {
         (b, 3, None, "00E4,d,00E1,extra", "row has 4 fields, header has 3"),
         (d, 2, None, "00E8,i", "row has 2 fields, header has 3"),

@@ -144,25 +144,35 @@ def test_rerunning_a_day_gives_identical_marts(env: Path, first_run) -> None:
     con.close()
 
 
-def test_blocking_check_failure_is_not_published(env: Path, first_run) -> None:
+def _first_opportunities(env: Path, rows: int) -> pd.DataFrame:
+    """The first ``rows`` records of the first Opportunity extract, every value as text."""
+    source = sorted((env / "landing" / "Opportunity").glob("*/*.csv"))[0]
+    return pd.read_csv(source, dtype=str, keep_default_na=False).head(rows)
+
+
+def _run_a_bad_opportunity_day(env: Path, bad: pd.DataFrame, day: date, name: str):
+    """Land ``bad`` as the Opportunity file ``name`` of extract date ``day`` and run that day: the run
+    must fail at the raw asset. Returns the run's result."""
     from orchestration.tooling.pipeline import run_pipeline
 
+    folder = env / "landing" / "Opportunity" / day.isoformat()
+    folder.mkdir(parents=True)
+    bad.to_csv(folder / name, index=False)
+    result = run_pipeline(day)
+    assert not result.success
+    assert "raw__opportunity" in result.failed_steps
+    return result
+
+
+def test_blocking_check_failure_is_not_published(env: Path, first_run) -> None:
     published = env / "published.duckdb"
     before = _sha(published)
     # A new extract day with one opportunity in a currency the org does not have: it parses, so it
     # loads, and the blocking landing check (currency_known) must stop the run before dbt and publish.
-    source = sorted((env / "landing" / "Opportunity").glob("*/*.csv"))[0]
-    bad = pd.read_csv(source, dtype=str, keep_default_na=False).head(1)
+    bad = _first_opportunities(env, 1)
     currency = next(c for c in bad.columns if c.replace("_", "").lower() == "currencyisocode")
     bad[currency] = "XXX"
-    bad_day = LAST + timedelta(days=1)
-    folder = env / "landing" / "Opportunity" / bad_day.isoformat()
-    folder.mkdir(parents=True)
-    bad.to_csv(folder / "bad.csv", index=False)
-
-    result = run_pipeline(bad_day)
-    assert not result.success
-    assert "raw__opportunity" in result.failed_steps
+    result = _run_a_bad_opportunity_day(env, bad, LAST + timedelta(days=1), "bad.csv")
     assert "published" not in result.step_seconds or "published" in result.failed_steps
     assert _sha(published) == before
     con = duckdb.connect(str(published), read_only=True)
@@ -172,22 +182,13 @@ def test_blocking_check_failure_is_not_published(env: Path, first_run) -> None:
 
 
 def test_batch_missing_its_key_column_fails_its_check_and_is_not_published(env: Path, first_run) -> None:
-    from orchestration.tooling.pipeline import run_pipeline
-
     published = env / "published.duckdb"
     before = _sha(published)
     # A new extract day whose Opportunity file lacks its key column Id: wrong as a whole.
-    source = sorted((env / "landing" / "Opportunity").glob("*/*.csv"))[0]
-    bad = pd.read_csv(source, dtype=str, keep_default_na=False).head(3)
+    bad = _first_opportunities(env, 3)
     bad = bad.drop(columns=[c for c in bad.columns if c.lower() == "id"])
     bad_day = LAST + timedelta(days=2)
-    folder = env / "landing" / "Opportunity" / bad_day.isoformat()
-    folder.mkdir(parents=True)
-    bad.to_csv(folder / "no_stage.csv", index=False)
-
-    result = run_pipeline(bad_day)
-    assert not result.success
-    assert "raw__opportunity" in result.failed_steps
+    result = _run_a_bad_opportunity_day(env, bad, bad_day, "no_stage.csv")
     checks = [
         e
         for e in result.result.get_asset_check_evaluations()

@@ -94,16 +94,16 @@ def test_models_build_on_postgres_with_same_kpis(tmp_path: Path, pg_database) ->
     }
     run_dbt(["build", "--target", "postgres"], pg_env, tmp_path / "t_pg")
 
-    def query_pg(queries: list[str]) -> list[tuple]:
+    def query_pg(queries: list[str]) -> list[tuple[list[str], list[tuple]]]:
         with pg.cursor() as cur:
             answers = []
             for sql in queries:
                 cur.execute(sql)
-                answers.append(cur.fetchone())
+                answers.append(([d[0] for d in cur.description], cur.fetchall()))
             return answers
 
     try:
-        assert_same_marts(warehouse, query_pg)
+        assert_same_marts(warehouse, query_pg, "PostgreSQL")
         # The incremental path on PostgreSQL: mark the last extract date of every big object as
         # reloaded and build again (delete+insert, the deletion post-hook); the marts must not change.
         with pg.cursor() as cur:
@@ -121,6 +121,6 @@ def test_models_build_on_postgres_with_same_kpis(tmp_path: Path, pg_database) ->
         with pg.cursor() as cur:
             cur.execute("select count(distinct _built_at) from staging.base_salesforce__tasks")
             assert cur.fetchone()[0] == 2, "the second build rewrote the reloaded Tasks only"
-        assert_same_marts(warehouse, query_pg)
+        assert_same_marts(warehouse, query_pg, "PostgreSQL")
     finally:
         pg.close()

@@ -59,8 +59,12 @@ spark.stop()
 _QUERY = (
     _SESSION
     + """
-rows = [spark.sql(q).collect()[0] for q in json.loads(sys.argv[3])]
-print(json.dumps([[None if v is None else str(v) for v in row] for row in rows]))
+answers = []
+for q in json.loads(sys.argv[3]):
+    frame = spark.sql(q)
+    answers.append([frame.columns, [list(row) for row in frame.collect()]])
+# dates, timestamps and decimals as text (tests/portability.py normalises them)
+print(json.dumps(answers, default=str))
 spark.stop()
 """
 )
@@ -89,8 +93,9 @@ def test_models_build_on_spark_with_same_kpis(tmp_path: Path) -> None:
     }
     run_dbt(["build", "--target", "spark"], env, tmp_path / "t_spark")
 
-    def query_spark(queries: list[str]) -> list[tuple]:
+    def query_spark(queries: list[str]) -> list[tuple[list[str], list[tuple]]]:
         out = _spark_child(_QUERY, *catalog, json.dumps(queries))
-        return [tuple(row) for row in json.loads(out.strip().splitlines()[-1])]
+        answers = json.loads(out.strip().splitlines()[-1])
+        return [(columns, [tuple(row) for row in rows]) for columns, rows in answers]
 
-    assert_same_marts(warehouse, query_spark)
+    assert_same_marts(warehouse, query_spark, "Spark")

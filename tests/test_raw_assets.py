@@ -109,23 +109,28 @@ def test_backfill_validation_chunks_whole_extract_dates_by_row_count() -> None:
     assert date_chunks({}, 10) == []
 
 
-def test_chunked_backfill_validation_names_the_failing_extract_date(
-    settings: Settings, materialize_raw: MaterializeRaw, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import orchestration.defs.raw_assets as raw
-
-    monkeypatch.setattr(raw, "VALIDATION_CHUNK_ROWS", 6)  # 5 rows a day: one chunk per extract date
-    # An unknown currency is a blocking landing error (its amount could not be converted).
+def _land_a_backfill_failing_on_its_last_day(landing: Path) -> None:
+    """Five opportunities on each of 2025-01-06..08; the last of 2025-01-08 in an unknown currency, a
+    blocking landing error (its amount could not be converted)."""
     header = "Id,StageName,CloseDate,CreatedDate,OwnerId,Amount,CurrencyIsoCode\n"
     ok, bad = ["10,USD"] * 5, ["10,USD"] * 4 + ["10,XXX"]
     for day, amounts in (("2025-01-06", ok), ("2025-01-07", ok), ("2025-01-08", bad)):
-        folder = settings.landing_dir / "Opportunity" / day
+        folder = landing / "Opportunity" / day
         folder.mkdir(parents=True)
         lines = [
             f"006{day[-1]}{n:014d},Prospecting,2025-02-01,2025-01-02T10:00:00Z,005000000000000001,{a}"
             for n, a in enumerate(amounts)
         ]
         (folder / "o.csv").write_text(header + "\n".join(lines) + "\n")
+
+
+def test_chunked_backfill_validation_names_the_failing_extract_date(
+    settings: Settings, materialize_raw: MaterializeRaw, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orchestration.defs.raw_assets as raw
+
+    monkeypatch.setattr(raw, "VALIDATION_CHUNK_ROWS", 6)  # 5 rows a day: one chunk per extract date
+    _land_a_backfill_failing_on_its_last_day(settings.landing_dir)
     result = materialize_raw("opportunity", tags=RANGE_6_TO_8)
     assert not result.success
     (errors,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "landing_errors"]
@@ -138,17 +143,7 @@ def test_backfill_above_gx_max_rows_is_validated_in_sql_inside_the_load(
 ) -> None:
     """15 rows over 3 extract dates with SALES_WH_GX_MAX_ROWS=10: the SQL engine validates the whole
     run at once, inside the load's transaction; its failure blocks the step and rolls the load back."""
-    # An unknown currency is a blocking landing error (its amount could not be converted).
-    header = "Id,StageName,CloseDate,CreatedDate,OwnerId,Amount,CurrencyIsoCode\n"
-    ok, bad = ["10,USD"] * 5, ["10,USD"] * 4 + ["10,XXX"]
-    for day, amounts in (("2025-01-06", ok), ("2025-01-07", ok), ("2025-01-08", bad)):
-        folder = settings.landing_dir / "Opportunity" / day
-        folder.mkdir(parents=True)
-        lines = [
-            f"006{day[-1]}{n:014d},Prospecting,2025-02-01,2025-01-02T10:00:00Z,005000000000000001,{a}"
-            for n, a in enumerate(amounts)
-        ]
-        (folder / "o.csv").write_text(header + "\n".join(lines) + "\n")
+    _land_a_backfill_failing_on_its_last_day(settings.landing_dir)
     instance = dg.DagsterInstance.ephemeral()
     result = materialize_raw(
         "opportunity", tags=RANGE_6_TO_8, with_settings=replace(settings, gx_max_rows=10), instance=instance

@@ -27,6 +27,7 @@ import duckdb
 import pytest
 
 from orchestration.contract import LOAD_AUDIT_TABLE, RAW_SCHEMA, REJECTS_TABLE, get_object
+from orchestration.sql import table_columns
 from tests.conftest import PipelineEnv
 
 pytestmark = pytest.mark.e2e
@@ -159,6 +160,9 @@ class ExportRun:
     result: object  # orchestration.tooling.pipeline.PipelineResult
 
     def published_con(self) -> duckdb.DuckDBPyConnection:
+        """The published file, read-only; fails early (with the failed steps) when the run did not publish."""
+        assert self.result.success, f"{self.name}: run failed at {self.result.failed_steps}"
+        assert self.published.exists(), f"{self.name}: nothing published"
         return duckdb.connect(str(self.published), read_only=True)
 
     def warehouse_con(self) -> duckdb.DuckDBPyConnection:
@@ -198,14 +202,31 @@ def export_run(
     return get
 
 
-def published_ok(run: ExportRun) -> None:
-    """Fail early (with the failed steps) when the run did not publish."""
-    assert run.result.success, f"{run.name}: run failed at {run.result.failed_steps}"
-    assert run.published.exists(), f"{run.name}: nothing published"
-
-
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
     return con.execute(sql, params or []).fetchone()[0]
+
+
+def opportunity(con: duckdb.DuckDBPyConnection, opportunity_id: str, columns: str) -> tuple:
+    """``columns`` of one opportunity in ``core.fct_opportunities``."""
+    return con.execute(
+        f"select {columns} from core.fct_opportunities where opportunity_id = ?", [opportunity_id]
+    ).fetchone()
+
+
+def activities(con: duckdb.DuckDBPyConnection, where: str = "true") -> int:
+    """Activities counted in ``marts.kpi_rep_activity`` (its rows matching ``where``)."""
+    return scalar(con, f"select coalesce(sum(activity_count), 0) from marts.kpi_rep_activity where {where}")
+
+
+def leads_created_and_converted(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    return con.execute(
+        "select coalesce(sum(leads_created_count), 0), coalesce(sum(leads_converted_count), 0) "
+        "from marts.kpi_lead_funnel"
+    ).fetchone()
+
+
+def raw_opportunity_columns(wh: duckdb.DuckDBPyConnection) -> set[str]:
+    return set(table_columns(wh, RAW_SCHEMA, "opportunity"))
 
 
 # ------------------------------------------------------------------------------------ every fixture
@@ -214,9 +235,7 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_export_runs_through_dagster_and_publishes(name: str, export_run) -> None:
     run = export_run(name)
-    published_ok(run)
-    con = run.published_con()
-    try:
+    with run.published_con() as con:
         # a fresh published file: exactly this run
         assert [r[0] for r in con.execute("select run_id from run_history").fetchall()] == [run.result.run_id]
         # no blocking check failed (odd but possible data may fail warn-severity checks: findings)
@@ -226,8 +245,6 @@ def test_export_runs_through_dagster_and_publishes(name: str, export_run) -> Non
             [run.result.run_id],
         ).fetchall()
         assert blocking == []
-    finally:
-        con.close()
 
 
 def _by_file(rows: list[tuple[str, int]], rel: str) -> int:
@@ -239,8 +256,7 @@ def _by_file(rows: list[tuple[str, int]], rel: str) -> int:
 def test_every_source_row_is_loaded_or_rejected(name: str, export_run) -> None:
     run = export_run(name)
     expected = EXPECTED[name]
-    con = run.warehouse_con()
-    try:
+    with run.warehouse_con() as con:
         batches: dict[tuple[str, date], int] = {}
         for rel, source_rows in expected.files.items():
             obj_name, day, _ = rel.split("/")
@@ -275,17 +291,13 @@ def test_every_source_row_is_loaded_or_rejected(name: str, export_run) -> None:
             assert audit is not None, f"no audit row for {obj_name} {day}"
             assert audit[0] == source_rows, (obj_name, day, audit)
             assert audit[0] == audit[1] + audit[2], (obj_name, day, audit)
-    finally:
-        con.close()
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_bookings_won_lost_and_win_rate_match_the_hand_computation(name: str, export_run) -> None:
     run = export_run(name)
-    published_ok(run)
     expected = EXPECTED[name]
-    con = run.published_con()
-    try:
+    with run.published_con() as con:
         bookings, won_deals = con.execute(
             "select coalesce(sum(bookings_amount_corporate), 0), coalesce(sum(won_deal_count), 0) "
             "from marts.kpi_bookings"
@@ -304,8 +316,6 @@ def test_bookings_won_lost_and_win_rate_match_the_hand_computation(name: str, ex
             "from core.fct_opportunities"
         ).fetchone()
         assert (fct_won, fct_lost) == (expected.won, expected.lost)
-    finally:
-        con.close()
 
 
 # ---------------------------------------------------------------------------------------- api_export
@@ -313,9 +323,7 @@ def test_bookings_won_lost_and_win_rate_match_the_hand_computation(name: str, ex
 
 def test_api_export_stages_come_from_the_landed_opportunity_stage(export_run) -> None:
     run = export_run("api_export")
-    published_ok(run)
-    con = run.published_con()
-    try:
+    with run.published_con() as con:
         rows = {
             r[0]: r[1:]
             for r in con.execute(
@@ -345,25 +353,9 @@ def test_api_export_stages_come_from_the_landed_opportunity_stage(export_run) ->
             == 0
         )
         # the quoted comma and the quoted newline survived
-        assert (
-            scalar(
-                con,
-                "select opportunity_name from core.fct_opportunities "
-                "where opportunity_id = '006Dn000004Zx11IAK'",
-            )
-            == "Acme, Inc. - Renewal 2026"
-        )
-    finally:
-        con.close()
-    wh = run.warehouse_con()
-    try:
-        columns = {
-            r[0]
-            for r in wh.execute(
-                "select column_name from information_schema.columns where table_schema = 'raw' "
-                "and table_name = 'opportunity'"
-            ).fetchall()
-        }
+        assert opportunity(con, "006Dn000004Zx11IAK", "opportunity_name") == ("Acme, Inc. - Renewal 2026",)
+    with run.warehouse_con() as wh:
+        columns = raw_opportunity_columns(wh)
         assert any("region" in c for c in columns), f"custom field Region__c not kept: {sorted(columns)}"
         assert "description" in columns, sorted(columns)
         text = scalar(wh, "select description from raw.opportunity where id = '006Dn000004Zx06IAK'")
@@ -371,41 +363,24 @@ def test_api_export_stages_come_from_the_landed_opportunity_stage(export_run) ->
             text.replace("\r\n", "\n")
             == "Security review done.\nWaiting on procurement, PO expected in March."
         )
-    finally:
-        wh.close()
 
 
 def test_api_export_activity_and_lead_funnel_are_not_silently_empty(export_run) -> None:
     run = export_run("api_export")
-    published_ok(run)
-    con = run.published_con()
-    try:
+    with run.published_con() as con:
         # 10 tasks (Type empty; TaskSubtype Call x4, Email x3, Task x3) + 2 events = 12 activities
-        assert scalar(con, "select coalesce(sum(activity_count), 0) from marts.kpi_rep_activity") == 12
+        assert activities(con) == 12
         # Call (Tk01, Tk04, Tk07, Tk10) + Email (Tk02, Tk05, Tk08) = 7, customer_digital per activity_types
-        assert (
-            scalar(
-                con,
-                "select coalesce(sum(activity_count), 0) from marts.kpi_rep_activity "
-                "where category = 'customer_digital'",
-            )
-            == 7
-        )
+        assert activities(con, "category = 'customer_digital'") == 7
         assert scalar(con, "select count(*) from marts.kpi_rep_activity where category is null") == 0
         # 8 leads, all with CreatedDate; converted: Ld04, Ld05 (IsConverted = 1, status Qualified)
-        created, converted = con.execute(
-            "select coalesce(sum(leads_created_count), 0), coalesce(sum(leads_converted_count), 0) "
-            "from marts.kpi_lead_funnel"
-        ).fetchone()
-        assert (created, converted) == (8, 2)
+        assert leads_created_and_converted(con) == (8, 2)
         # the new-org statuses are mapped: no lead is left without a lifecycle stage
         assert scalar(con, "select count(*) from core.fct_leads") == 8
         # the funnel sees the org's own stages
         assert (
             scalar(con, "select count(*) from marts.kpi_pipeline_funnel where stage_name = 'Discovery'") > 0
         )
-    finally:
-        con.close()
 
 
 # ------------------------------------------------------------------------------------- report_export
@@ -413,9 +388,7 @@ def test_api_export_activity_and_lead_funnel_are_not_silently_empty(export_run) 
 
 def test_report_export_deals_without_owner_go_to_the_unassigned_rep(export_run) -> None:
     run = export_run("report_export")
-    published_ok(run)
-    con = run.published_con()
-    try:
+    with run.published_con() as con:
         unassigned = con.execute(
             "select rep_id from core.dim_reps "
             "where lower(rep_id) = 'unassigned' or lower(rep_name) like '%unassigned%'"
@@ -435,19 +408,12 @@ def test_report_export_deals_without_owner_go_to_the_unassigned_rep(export_run) 
             == 4
         )
         # "Contract Signed" is in no seed: won by the record's own Is Closed / Is Won
-        assert con.execute(
-            "select is_closed, is_won from core.fct_opportunities where opportunity_id = '0068d00000Rp005AAA'"
-        ).fetchone() == (True, True)
+        assert opportunity(con, "0068d00000Rp005AAA", "is_closed, is_won") == (True, True)
         # US dates: 12/19/2025 is December 19th, not a parse error or a swapped day and month
-        assert scalar(
-            con, "select close_date from core.fct_opportunities where opportunity_id = '0068d00000Rp004AAA'"
-        ) == date(2025, 12, 19)
+        assert opportunity(con, "0068d00000Rp004AAA", "close_date") == (date(2025, 12, 19),)
         # leads without a CreatedDate column are kept (out of the created-date cohorts only)
         assert scalar(con, "select count(*) from core.fct_leads") == 6
-    finally:
-        con.close()
-    wh = run.warehouse_con()
-    try:
+    with run.warehouse_con() as wh:
         # the history file mixes a MM/DD/YY date column and a MM/DD/YY hh:mm AM timestamp column
         close_date, created = wh.execute(
             "select close_date, created_date from raw.opportunity_history where id = '0088d00000Oh009AAA'"
@@ -455,17 +421,9 @@ def test_report_export_deals_without_owner_go_to_the_unassigned_rep(export_run) 
         assert close_date == date(2026, 3, 31)
         assert str(created) == "2026-02-23 20:55:00"
         # report label columns that map to no contract field are kept as extra columns
-        columns = {
-            r[0]
-            for r in wh.execute(
-                "select column_name from information_schema.columns where table_schema = 'raw' "
-                "and table_name = 'opportunity'"
-            ).fetchall()
-        }
+        columns = raw_opportunity_columns(wh)
         assert any("lifecycle" in c for c in columns), sorted(columns)
         assert any("fiscal_period" in c for c in columns), sorted(columns)
-    finally:
-        wh.close()
 
 
 # ---------------------------------------------------------------------------------- connector_tables
@@ -473,34 +431,28 @@ def test_report_export_deals_without_owner_go_to_the_unassigned_rep(export_run) 
 
 def test_connector_deleted_flag_and_sync_versions(export_run) -> None:
     run = export_run("connector_tables")
-    published_ok(run)
-    con = run.published_con()
-    try:
+    with run.published_con() as con:
         ids = {r[0] for r in con.execute("select opportunity_id from core.fct_opportunities").fetchall()}
         # 10 Ids landed, Fv007 deleted by the connector (_fivetran_deleted = true on its later version)
         assert "0061t00000Fv007AAA" not in ids
         assert len(ids) == 9
         # Fv006 re-delivered on 2026-02-21 with a later _fivetran_synced: its later values win
-        assert con.execute(
-            "select stage_name, amount, close_date, is_won from core.fct_opportunities "
-            "where opportunity_id = '0061t00000Fv006AAA'"
-        ).fetchone() == ("Closed Won", Decimal("7200.00"), date(2026, 2, 20), True)
+        assert opportunity(con, "0061t00000Fv006AAA", "stage_name, amount, close_date, is_won") == (
+            "Closed Won",
+            Decimal("7200.00"),
+            date(2026, 2, 20),
+            True,
+        )
         # Fv009's 2026-02-21 delivery is an older sync than its 2026-02-20 one: the older sync loses
-        assert con.execute(
-            "select stage_name, close_date, is_closed, is_won from core.fct_opportunities "
-            "where opportunity_id = '0061t00000Fv009AAA'"
-        ).fetchone() == ("Closed Lost", date(2026, 2, 12), True, False)
+        assert opportunity(con, "0061t00000Fv009AAA", "stage_name, close_date, is_closed, is_won") == (
+            "Closed Lost",
+            date(2026, 2, 12),
+            True,
+            False,
+        )
         # midnight timestamps in date fields are those dates
-        assert scalar(
-            con, "select close_date from core.fct_opportunities where opportunity_id = '0061t00000Fv001AAA'"
-        ) == date(2025, 12, 19)
+        assert opportunity(con, "0061t00000Fv001AAA", "close_date") == (date(2025, 12, 19),)
         # 5 leads (JSON Lines), all with created_date; converted: Ln002, Ln005
-        created, converted = con.execute(
-            "select coalesce(sum(leads_created_count), 0), coalesce(sum(leads_converted_count), 0) "
-            "from marts.kpi_lead_funnel"
-        ).fetchone()
-        assert (created, converted) == (5, 2)
+        assert leads_created_and_converted(con) == (5, 2)
         # 6 tasks (JSON Lines, activity_date written 'YYYY-MM-DD 00:00:00')
-        assert scalar(con, "select coalesce(sum(activity_count), 0) from marts.kpi_rep_activity") == 6
-    finally:
-        con.close()
+        assert activities(con) == 6

@@ -1,9 +1,9 @@
 {#-
     The latest version of each record of a raw table, with all its columns (plus `version_rank`,
-    always 1), so a staging model only renames and casts:
-        latest as ( {{ latest_records('source', ['id'], 'system_modstamp', 'is_deleted') }} )
+    always 1), so a staging model only renames and casts (`stage_latest_records` calls it there):
+        latest as ( {{ latest_records(source('salesforce', 'account'), ['id'], 'system_modstamp', 'is_deleted') }} )
 
-    `relation`: the import CTE's name or a relation. `deleted_column`: the soft-delete flag, for
+    `relation`: a relation or the name of a CTE. `deleted_column`: the soft-delete flag, for
     objects that have one; a null flag means not deleted. Deletion is decided on the latest version
     only, so a later undelete brings the record back (and a deleted record never falls back to an
     older, undeleted version).

@@ -25,10 +25,7 @@
 {#- referenced on every build, so the dependency is known when the project is parsed -#}
 {%- set load_audit = source('salesforce', 'load_audit') -%}
 {%- if is_incremental() -%}
-{%- set watermark -%}
-    {#- an empty table (an object with no rows yet) takes every row -#}
-    (select coalesce(max(_loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})) from {{ this }})
-{%- endset -%}
+{%- set watermark = incremental_watermark('_loaded_at') -%}
 {%- set own = [] -%}
 {%- for column in adapter.get_columns_in_relation(this) -%}
 {%- do own.append(column.name | lower) -%}

@@ -3,7 +3,8 @@
     column and a date column) gets the rate in force on that date, in currency units per 1 corporate unit:
     the dated rate (int_conversion_rates_ranged: valid_from <= date < valid_to), else CurrencyType's
     current rate, else 1 for the corporate currency (var corporate_currency), else null (never a guessed 1:
-    a missing number is better than a wrong one). corporate amount = amount / conversion_rate.
+    a missing number is better than a wrong one). corporate amount = amount / conversion_rate
+    (`corporate_amount`).
 
     Returns a select (usable as a CTE body) of every column of `rows` plus `conversion_rate` and
     `conversion_rate_source` ('dated' | 'current' | 'corporate' | null). `dated_rates` / `currency_types`

@@ -13,25 +13,22 @@
     {'model': 'base_salesforce__leads', 'key': '_key'},
 ])) }}
 
-{%- set changed_leads -%}
-{{ changed_keys([(ref('base_salesforce__leads'), '_key'), (ref('base_salesforce__lead_history'), 'lead_id')]) }}
-{%- endset %}
+{%- set changed_leads = [
+    (ref('base_salesforce__leads'), '_key'),
+    (ref('base_salesforce__lead_history'), 'lead_id'),
+] %}
 
 with leads as (
 
     select * from {{ ref('stg_salesforce__leads') }}
-    {%- if is_incremental() %}
-    where lead_id in ({{ changed_leads }})
-    {%- endif %}
+    {{ where_changed('lead_id', changed_leads) if is_incremental() }}
 
 ),
 
 lead_history as (
 
     select * from {{ ref('stg_salesforce__lead_history') }}
-    {%- if is_incremental() %}
-    where lead_id in ({{ changed_leads }})
-    {%- endif %}
+    {{ where_changed('lead_id', changed_leads) if is_incremental() }}
 
 ),
 
@@ -60,7 +57,11 @@ initial_status as (
     select
         leads.lead_id,
         'created' as step_source,
-        coalesce(status_changes.old_value, leads.status) as status,
+        -- the current status, when it never changed; a converted lead's changed at conversion, so
+        -- without history its status at creation is unknown (fct_leads then dates it by ConvertedDate)
+        coalesce(
+            status_changes.old_value, case when not coalesce(leads.is_converted, false) then leads.status end
+        ) as status,
         leads.created_at as changed_at
     from leads
     left join status_changes

@@ -36,7 +36,7 @@ final as (
         amount,
         conversion_rate,
         conversion_rate_source,
-        cast(amount / nullif(conversion_rate, 0) as {{ dbt.type_numeric() }}) as amount_corporate
+        {{ corporate_amount('amount') }} as amount_corporate
     from rates_resolved
 
 )

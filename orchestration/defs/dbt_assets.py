@@ -38,6 +38,7 @@ from dagster_dbt import (
 
 from orchestration.contract import RAW_SCHEMA
 from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
+from orchestration.faults import fault_point
 from orchestration.settings import PROJECT_ROOT
 
 DBT_PROFILES_DIR = PROJECT_ROOT / "dbt_project"
@@ -133,7 +134,10 @@ def prepare_manifest(target: str) -> DbtProject:
     load_dbt_project.cache_clear()
     project = load_dbt_project(target)
     if not _manifest_is_current(project, target):
+        # No stamp while the manifest is rewritten: a parse killed half-way is redone by the next run.
+        _target_stamp(project).unlink(missing_ok=True)
         project.preparer.prepare(project)
+        fault_point("dbt_parse")
         _target_stamp(project).write_text(target)
     return project
 
@@ -226,7 +230,9 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
             f"dbt {' '.join(args)} on {warehouse.warehouse_path}"
             + (" (the dbt project changed since the last build)" if full_refresh else "")
         )
-        yield from dbt.cli(args, context=context).stream()
+        for event in dbt.cli(args, context=context).stream():
+            yield event
+            fault_point("dbt_build")  # dbt is running the next models (reliability suite)
         # Only after a successful build (a failed one raised above) of every model.
         if records_fingerprint(context.is_subset):
             fingerprint_path(warehouse.warehouse_path).write_text(fingerprint)

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import duckdb
 
-from orchestration.contract import LOAD_AUDIT_TABLE, OBJECTS, RAW_SCHEMA, LandingObject
+from orchestration.contract import DAILY_OBJECTS, LOAD_AUDIT_TABLE, OBJECTS, RAW_SCHEMA, LandingObject
 from orchestration.defs.raw_assets import raw_asset_key
 from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
 from orchestration.defs.tags import PARTITION_TAG, RANGE_END_TAG
@@ -40,12 +40,6 @@ from orchestration.ingestion.discovery import list_extract_dates
 from orchestration.settings import Settings
 
 FRESHNESS_CHECK = "freshness"
-
-#: Objects the daily export delivers on every extract date (records that change every business day).
-#: The others arrive when they change; a missing day of theirs is normal.
-DAILY_OBJECTS = frozenset(
-    {"Account", "Opportunity", "OpportunityHistory", "Lead", "LeadHistory", "Task", "Event"}
-)
 
 Status = Literal["fresh", "late", "stale", "skipped", "on_change"]
 

@@ -19,7 +19,8 @@ import dagster as dg
 import duckdb
 
 from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
-from orchestration.sql import q
+from orchestration.faults import fault_point
+from orchestration.sql import q, table_columns
 from orchestration.warehouse import MARTS_SCHEMA
 
 NOT_EMPTY_CHECK = "not_empty"
@@ -31,13 +32,7 @@ CORE_KPI_MARTS = frozenset({"kpi_bookings", "kpi_win_rate", "kpi_deal_size"})
 
 def count_columns(con: duckdb.DuckDBPyConnection, mart: str) -> list[str]:
     """The ``*_count`` columns of ``marts.<mart>``, in table order."""
-    rows = con.execute(
-        """SELECT column_name FROM information_schema.columns
-           WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?
-           ORDER BY ordinal_position""",
-        [MARTS_SCHEMA, mart],
-    ).fetchall()
-    return [r[0] for r in rows if r[0].endswith("_count")]
+    return [c for c in table_columns(con, MARTS_SCHEMA, mart) if c.endswith("_count")]
 
 
 def check_not_empty(con: duckdb.DuckDBPyConnection, key: dg.AssetKey) -> dg.AssetCheckResult:
@@ -108,6 +103,7 @@ def build_mart_checks(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetChecksDe
             for key in mart_keys:
                 if (key, COUNTS_CHECK) in selected:
                     yield check_counts_non_negative(con, key)
+                    fault_point("mart_checks")  # reliability suite
                 if (key, NOT_EMPTY_CHECK) in selected:
                     yield check_not_empty(con, key)
 

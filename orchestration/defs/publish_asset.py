@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.contract import OBJECTS_BY_NAME
 from orchestration.defs.partitions import partition_range
 from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
 from orchestration.publishing.publish import (
@@ -17,6 +18,7 @@ from orchestration.publishing.publish import (
     publish,
     tables_to_publish,
 )
+from orchestration.tooling.dashboard import write_after_publish
 
 PUBLISHED_KEY = dg.AssetKey(["published"])
 PUBLISH_GROUP = "publish"
@@ -62,8 +64,10 @@ def build_publish_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         with retry_on_warehouse_lock(context), warehouse.connect(read_only=True) as con:
             tables = tables_to_publish(con)
             missing = objects_not_found(con)
-        if missing:
-            context.log.warning(f"objects not found in landing (their KPIs are empty): {', '.join(missing)}")
+        for name in missing:
+            obj = OBJECTS_BY_NAME[name]
+            effect = "its core KPIs are empty" if obj.core else obj.when_absent
+            context.log.warning(f"{name} not found in landing ({effect})")
         request = PublishRequest(
             run_id=context.run.run_id,
             tables=tables,
@@ -79,6 +83,7 @@ def build_publish_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
                 log=context.log.info,
             )
         context.log.info(f"published {len(counts)} tables to {warehouse.published_path}")
+        dashboard = write_after_publish(Path(warehouse.published_path), warn=context.log.warning)
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(warehouse.published_path),
@@ -86,6 +91,7 @@ def build_publish_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
                 "row_counts": dg.MetadataValue.json(counts),
                 "checks_in_run": len(request.checks),
                 "objects_not_found": dg.MetadataValue.json(missing),
+                "dashboard": dg.MetadataValue.path(str(dashboard) if dashboard else "not written"),
             }
         )
 

@@ -32,6 +32,7 @@ from orchestration.contract import (
 from orchestration.defs.partitions import extract_dates
 from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
 from orchestration.defs.tags import CORE_OBJECT_TAG
+from orchestration.faults import fault_point
 from orchestration.ingestion import rejects
 from orchestration.ingestion.loader import BatchError, BatchResult, load_batches
 from orchestration.quality.landing import (
@@ -304,6 +305,7 @@ def build_raw_asset(obj: LandingObject, partitions_def: dg.PartitionsDefinition)
         reasons: list[rejects.RejectReason] = []
 
         def passes_blocking_checks(con: duckdb.DuckDBPyConnection) -> bool:
+            fault_point(f"raw_load:{obj.name}")  # inside the load transaction (reliability suite)
             outcomes.extend(_validate(context, con, obj, dates, gx_max_rows))
             outcomes.append((_label(dates), reject_rate_outcome(_audited_batches(con, obj, dates), max_rate)))
             reasons.extend(rejects.top_reasons(con, objects=[obj.name], dates=dates))

@@ -1,5 +1,5 @@
 """Reading files into the stage, every value as text: Parquet and JSON Lines here, with the helpers
-every reader shares (CSV has its own module, :mod:`csv_reader`).
+every reader shares (CSV has its own modules, :mod:`csv_reader` and :mod:`csv_lines`).
 
 Source rows are counted from the files, independently of the staging path, so a row the staging
 path drops fails the load instead of vanishing: Parquet from the row count in its metadata, JSON

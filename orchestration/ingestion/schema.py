@@ -14,7 +14,7 @@ from orchestration.contract import (
     REJECTS_TABLE,
     LandingObject,
 )
-from orchestration.sql import q
+from orchestration.sql import q, table_columns
 
 #: ``committed`` is false for the rejects of a load that was refused (a failed blocking check, or a
 #: batch error): they are written after the rollback, so a blocked batch still shows why.
@@ -36,13 +36,7 @@ def raw_table(obj: LandingObject) -> str:
 
 
 def existing_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    rows = con.execute(
-        """SELECT column_name FROM information_schema.columns
-           WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?
-           ORDER BY ordinal_position""",
-        [RAW_SCHEMA, table],
-    ).fetchall()
-    return [r[0] for r in rows]
+    return table_columns(con, RAW_SCHEMA, table)
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:

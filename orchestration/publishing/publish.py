@@ -12,12 +12,16 @@ copy and let BI drill down from a KPI to its deals and activities), ``main.run_h
 publish, carried forward from the previous file) and ``main.check_results`` (the run's asset checks,
 also carried forward).
 
+A publish that cannot write (a full disk, a read-only or unwritable folder) raises :class:`PublishError`,
+one sentence naming the folder, the system's reason and that the previous published file is unchanged.
+
 Housekeeping: a publish killed part-way leaves its temporary file (and ``.wal``) behind; the next publish
 removes the temporary files of this naming pattern that no live process holds, and says so in the log.
 The new file takes the previous published file's permission bits (and group, when the process may set
 it), so a ``chmod 600`` on the published file survives the next publish.
 """
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -33,6 +37,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.contract import OBJECTS, RAW_SCHEMA
+from orchestration.faults import fault_point
 from orchestration.sql import lit, q
 from orchestration.warehouse import CORE_SCHEMA, MARTS_SCHEMA, connect_warehouse
 
@@ -72,6 +77,11 @@ class PublishRequest:
     objects_not_found: Sequence[str] = field(default_factory=tuple)
 
 
+class PublishError(RuntimeError):
+    """The new published file could not be written or moved into place (no space left, a read-only or
+    unwritable folder); the previous published file is unchanged."""
+
+
 def temp_path_for(published: Path, run_id: str) -> Path:
     # Same folder as the target: os.replace is only atomic within one filesystem.
     return published.with_name(f".{published.name}.{run_id[:12]}.tmp")
@@ -82,7 +92,8 @@ _log = logging.getLogger(__name__)
 
 def _remove_quietly(path: Path) -> None:
     for p in (path, path.with_name(path.name + ".wal")):
-        p.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            p.unlink(missing_ok=True)  # a read-only folder refuses even this: nothing to remove there
     # DuckDB's spill folder for the temporary file (connect_warehouse: ``<file>.tmp/``).
     shutil.rmtree(path.with_name(path.name + ".tmp"), ignore_errors=True)
 
@@ -157,6 +168,7 @@ def _copy_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> dict[
         con.execute(f"create schema if not exists {q(schema)}")
         con.execute(f"create table {name} as select * from wh.{name}")
         (counts[qualified],) = con.execute(f"select count(*) from {name}").fetchall()[0]
+        fault_point("publish_copy")  # the temporary file half written (reliability suite)
     return counts
 
 
@@ -225,14 +237,18 @@ def publish(
     """Build the new published file beside ``published_path`` and move it into place atomically.
 
     Returns the row count of each published table. On any error the temporary file is removed and the
-    published file is left as it was. Temporary files a killed publish left are removed first, and
-    ``log`` (default: this module's logger) says which. ``before_replace`` is a test hook called with
-    the finished temporary file just before the move.
+    published file is left as it was; an error writing the published folder (no space left, read-only
+    or unwritable) is raised as :class:`PublishError`, which says so in one sentence. Temporary files
+    a killed publish left are removed first, and ``log`` (default: this module's logger) says which.
+    ``before_replace`` is a test hook called with the finished temporary file just before the move.
     """
     say = log or _log.info
-    published_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(published_path, request.run_id)
-    stale = remove_stale_temp_files(published_path, keep=tmp)
+    try:
+        published_path.parent.mkdir(parents=True, exist_ok=True)
+        stale = remove_stale_temp_files(published_path, keep=tmp)
+    except OSError as exc:
+        raise _publish_error(published_path, exc) from exc
     if stale:
         say(
             f"removed {len(stale)} temporary file(s) a killed publish left in {published_path.parent}: "
@@ -256,11 +272,39 @@ def publish(
         _take_mode_of(published_path, tmp)
         if before_replace is not None:
             before_replace(tmp)
+        fault_point("publish_rename")  # written, not yet renamed (reliability suite)
         os.replace(tmp, published_path)
+    except (OSError, duckdb.IOException) as exc:
+        _remove_quietly(tmp)
+        if _is_folder_error(exc, published_path, tmp):
+            raise _publish_error(published_path, exc) from exc
+        raise
     except BaseException:
         _remove_quietly(tmp)
         raise
+    fault_point("publish_done")
     return counts
+
+
+#: DuckDB's message when another process holds a database file (a lock is waited out by the caller).
+_LOCK_ERROR_TEXT = "Could not set lock on file"
+
+
+def _is_folder_error(exc: BaseException, published: Path, tmp: Path) -> bool:
+    """Whether ``exc`` is about writing the published folder (not the warehouse being read, nor its lock)."""
+    if isinstance(exc, OSError):
+        return True
+    message = str(exc)
+    return _LOCK_ERROR_TEXT not in message and (str(tmp) in message or str(published) in message)
+
+
+def _publish_error(published: Path, exc: BaseException) -> PublishError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip()
+    kept = f"the previous {published} is unchanged" if published.exists() else f"{published} was not created"
+    return PublishError(
+        f"Could not publish to {published.parent}: {reason}. Nothing was published and {kept}; free space "
+        "or make the folder writable for this user, then rerun (the run's warehouse is complete)."
+    )
 
 
 def existing_tables(con: duckdb.DuckDBPyConnection, schemas: Sequence[str]) -> dict[str, list[str]]:

@@ -26,7 +26,7 @@ from orchestration.quality.plan import (
     json_safe,
     plan_expectations,
 )
-from orchestration.sql import lit, q
+from orchestration.sql import lit, q, table_columns
 
 #: Rows of the batch (``$dates``: its extract dates).
 IN_DATES = "_extract_date IN (SELECT unnest(CAST($dates AS DATE[])))"
@@ -37,12 +37,7 @@ _AGGREGATES = {"ExpectColumnMinToBeBetween": "min", "ExpectColumnMaxToBeBetween"
 
 def _table_columns(con: duckdb.DuckDBPyConnection, obj: LandingObject) -> set[str]:
     """Contract columns (and ``_extract_date``) of ``raw.<table>``: the columns of its batch frame."""
-    rows = con.execute(
-        """SELECT column_name FROM information_schema.columns
-           WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?""",
-        [RAW_SCHEMA, obj.table],
-    ).fetchall()
-    return {r[0] for r in rows} & {*obj.columns, "_extract_date"}
+    return set(table_columns(con, RAW_SCHEMA, obj.table)) & {*obj.columns, "_extract_date"}
 
 
 def _value_sql(obj: LandingObject, column: str) -> str:

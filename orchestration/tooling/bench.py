@@ -90,20 +90,7 @@ def bench(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) ->
         (root / stale).unlink(missing_ok=True)
 
     print(f"[bench {scale}] floor", file=sys.stderr)
-    floor = measure(
-        [
-            "floor",
-            "--landing",
-            str(landing),
-            "--db",
-            str(root / "floor.duckdb"),
-            "--memory-limit",
-            memory_limit,
-            "--threads",
-            str(threads),
-        ],
-        env,
-    )
+    floor = _measure_floor(landing, root / "floor.duckdb", memory_limit, threads, env)
     last = START + timedelta(days=days - 1)
     print(f"[bench {scale}] full run {START}..{last - timedelta(days=1)}", file=sys.stderr)
     full = measure(
@@ -115,18 +102,16 @@ def bench(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) ->
         ["pipeline", "--start", last.isoformat(), "--end", last.isoformat()],
         {**env, "SALES_WH_BENCH_STATS": str(root / "daily_stats.json")},
     )
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
-        "scale": scale,
-        "days": days,
-        "memory_limit": memory_limit,
-        "rows": counts,
-        "generate_s": round(generate_seconds, 1),
-        "floor": floor,
-        "full": full,
-        "daily": daily,
-    }
+    return _result(
+        scale,
+        days,
+        memory_limit,
+        rows=counts,
+        generate_s=round(generate_seconds, 1),
+        floor=floor,
+        full=full,
+        daily=daily,
+    )
 
 
 def bench_dialects(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) -> dict[str, Any]:
@@ -160,9 +145,7 @@ def bench_dialects(scale: str, days: int, seed: int, workdir: Path, memory_limit
     size = {d: sum(p.stat().st_size for p in landing.rglob("*.csv")) for d, landing in landings.items()}
     common = ["--memory-limit", memory_limit, "--threads", str(threads)]
     print(f"[bench {scale}] dialects: floor", file=sys.stderr)
-    floor = measure(
-        ["floor", "--landing", str(landings["default"]), "--db", str(root / "floor.duckdb"), *common], env
-    )
+    floor = _measure_floor(landings["default"], root / "floor.duckdb", memory_limit, threads, env)
     loads: dict[str, Measurement] = {}
     for dialect, landing in landings.items():
         print(f"[bench {scale}] dialects: load {dialect}", file=sys.stderr)
@@ -182,15 +165,39 @@ def bench_dialects(scale: str, days: int, seed: int, workdir: Path, memory_limit
             {**env, "SALES_WH_BENCH_STATS": str(stats)},
         )
         (root / f"load-{dialect}.duckdb").unlink(missing_ok=True)
+    return _result(scale, days, memory_limit, csv_bytes=size, floor=floor, loads=loads)
+
+
+def _measure_floor(
+    landing: Path, db: Path, memory_limit: str, threads: int, env: dict[str, str]
+) -> Measurement:
+    """The floor step of a scenario: DuckDB's typed read of ``landing`` into ``db``."""
+    return measure(
+        [
+            "floor",
+            "--landing",
+            str(landing),
+            "--db",
+            str(db),
+            "--memory-limit",
+            memory_limit,
+            "--threads",
+            str(threads),
+        ],
+        env,
+    )
+
+
+def _result(scale: str, days: int, memory_limit: str, **measured: Any) -> dict[str, Any]:
+    """A scenario's result for :mod:`.bench_doc`: when, on what machine and at what size it ran, then
+    its measurements."""
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "scale": scale,
         "days": days,
         "memory_limit": memory_limit,
-        "csv_bytes": size,
-        "floor": floor,
-        "loads": loads,
+        **measured,
     }
 
 

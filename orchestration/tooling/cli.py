@@ -40,6 +40,7 @@ def _generate(args: argparse.Namespace) -> int:
         header_style=args.header_style,
         malformed=args.malformed,
         dialect=args.dialect,
+        dirty=args.dirty,
     )
     seconds = time.perf_counter() - t0
     print(
@@ -83,7 +84,19 @@ def _add_generate(sub: SubParsers) -> None:
         "report (report labels, MM/DD/YYYY, hh:mm AM, TRUE/FALSE), connector (snake_case, "
         "_fivetran_synced/_fivetran_deleted, no system_modstamp); default: the demo's own shape",
     )
+    _add_dirty_option(p)
     p.set_defaults(func=_generate)
+
+
+def _add_dirty_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dirty",
+        action="store_true",
+        help="add odd but possible records the warehouse must handle (unknown stages and activity types, "
+        "events without a duration, overlapping dated rates, deals closed before they were created, "
+        "negative and empty amounts, conversions without history...; counted in the output as "
+        "'dirty.<kind>')",
+    )
 
 
 DEMO_MARKER = ".sales-wh-demo"
@@ -123,11 +136,15 @@ def _run_and_report(start: date, end: date, *, record: bool = False, wait: float
         )
 
     try:
-        with warehouse_run_lock(settings.warehouse_path, wait=wait, on_wait=waiting):
+        with warehouse_run_lock(settings.warehouse_path, wait=wait, on_wait=waiting, on_stale=_say):
             return _run_locked_and_report(start, end, settings, record=record)
     except WarehouseBusy as busy:
         print(busy.message(), file=sys.stderr)
         return EXIT_BUSY
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _run_locked_and_report(start: date, end: date, settings: Settings, *, record: bool) -> int:
@@ -171,6 +188,10 @@ def _run_locked_and_report(start: date, end: date, settings: Settings, *, record
         print("Warnings (published anyway; every check is in main.check_results):")
         print("\n".join(warnings_))
     print_report(settings.published_path)
+    from orchestration.tooling.dashboard import default_out
+
+    if default_out().exists():  # written by the publish asset
+        print(f"Dashboard: {default_out()}")
     print(f"\nWarehouse (read-write, the pipeline's): {settings.warehouse_path}")
     from orchestration.tooling.run_summary import loaded_reject_lines
 
@@ -187,6 +208,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     landing = Settings.from_env().landing_dir
     stamp = f"scale={args.scale} days={args.days} seed={args.seed} start={args.start}"
+    if args.dirty:
+        stamp += " dirty"
     marker = landing / DEMO_MARKER
     if marker.exists() and marker.read_text() == stamp:
         print(f"Demo extracts already in {landing} ({stamp})")
@@ -203,7 +226,13 @@ def _demo(args: argparse.Namespace) -> int:
         shutil.rmtree(landing, ignore_errors=True)
         t0 = time.perf_counter()
         counts = generate(
-            landing, scale=args.scale, days=args.days, seed=args.seed, start=args.start, malformed=True
+            landing,
+            scale=args.scale,
+            days=args.days,
+            seed=args.seed,
+            start=args.start,
+            malformed=True,
+            dirty=args.dirty,
         )
         marker.write_text(stamp)
         print(
@@ -215,24 +244,15 @@ def _demo(args: argparse.Namespace) -> int:
     )
 
 
-def _add_demo(sub: SubParsers) -> None:
-    p = sub.add_parser("demo", help="generate demo extracts, run the whole pipeline, print a KPI summary")
-    p.add_argument("--scale", choices=["S", "M", "L"], default=DEMO_SCALE)
-    p.add_argument("--days", type=int, default=DEMO_DAYS)
-    p.add_argument("--seed", type=int, default=DEMO_SEED)
-    p.add_argument("--start", type=date.fromisoformat, default=DEMO_START)
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """``--record`` and ``--wait``: the options of every command that runs the pipeline."""
+    from orchestration.tooling.run_lock import DEFAULT_WAIT_SECONDS, EXIT_BUSY
+
     p.add_argument(
         "--record",
         action="store_true",
         help="record the run in $DAGSTER_HOME (shows in `make ui`; slow for long ranges on SQLite)",
     )
-    _add_wait_option(p)
-    p.set_defaults(func=_demo)
-
-
-def _add_wait_option(p: argparse.ArgumentParser) -> None:
-    from orchestration.tooling.run_lock import DEFAULT_WAIT_SECONDS, EXIT_BUSY
-
     p.add_argument(
         "--wait",
         type=float,
@@ -245,6 +265,17 @@ def _add_wait_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_demo(sub: SubParsers) -> None:
+    p = sub.add_parser("demo", help="generate demo extracts, run the whole pipeline, print a KPI summary")
+    p.add_argument("--scale", choices=["S", "M", "L"], default=DEMO_SCALE)
+    p.add_argument("--days", type=int, default=DEMO_DAYS)
+    p.add_argument("--seed", type=int, default=DEMO_SEED)
+    p.add_argument("--start", type=date.fromisoformat, default=DEMO_START)
+    _add_dirty_option(p)
+    _add_run_options(p)
+    p.set_defaults(func=_demo)
+
+
 def _run(args: argparse.Namespace) -> int:
     return _run_and_report(args.start, args.end or args.start, record=args.record, wait=args.wait)
 
@@ -253,12 +284,7 @@ def _add_run(sub: SubParsers) -> None:
     p = sub.add_parser("run", help="run the pipeline through Dagster for extract dates START..END (one run)")
     p.add_argument("--start", type=date.fromisoformat, required=True, help="first extract date")
     p.add_argument("--end", type=date.fromisoformat, help="last extract date (default: START)")
-    p.add_argument(
-        "--record",
-        action="store_true",
-        help="record the run in $DAGSTER_HOME (shows in `make ui`; slow for long ranges on SQLite)",
-    )
-    _add_wait_option(p)
+    _add_run_options(p)
     p.set_defaults(func=_run)
 
 
@@ -298,6 +324,29 @@ def _add_validate(sub: SubParsers) -> None:
     p.set_defaults(func=_validate)
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    from orchestration.tooling.dashboard import write_dashboard
+
+    try:
+        print(f"Dashboard: {write_dashboard(args.published, args.out)}")
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_dashboard(sub: SubParsers) -> None:
+    p = sub.add_parser("dashboard", help="write the KPI dashboard (one HTML file) of the published warehouse")
+    p.add_argument("--published", type=Path, default=None, help="published file (default SALES_WH_PUBLISHED)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="HTML file to write (default <SALES_WH_DATA_DIR>/dashboard.html)",
+    )
+    p.set_defaults(func=_dashboard)
+
+
 #: Subcommand registrars; add yours here.
 COMMANDS: list[Callable[[SubParsers], None]] = [
     _add_generate,
@@ -305,6 +354,7 @@ COMMANDS: list[Callable[[SubParsers], None]] = [
     _add_run,
     _add_report,
     _add_validate,
+    _add_dashboard,
 ]
 
 

@@ -8,13 +8,20 @@ blocks the next one (and is not deleted either: deleting a flock'ed file races w
 
 The lock is re-entrant within one process (the CLI takes it, then :func:`run_pipeline` takes it again),
 so a caller may take it early, e.g. before ``DagsterInstance.get()`` creates a new instance's SQLite
-tables, which two processes must not do at once.
+tables, which two processes must not do at once. Runs Dagster launches itself (the UI, the schedule, the
+sensor, backfills) take it in their executor (:data:`orchestration.defs.jobs.one_writer_executor`), for
+the whole run.
+
+A finished run empties the file; a run that finds it still naming a holder while the lock is free knows
+that holder was killed (or crashed) and says so (``on_stale``), then takes over: nothing else is left
+to clean, the warehouse rolls back what that run had not committed when it is next opened.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shlex
 import sys
@@ -33,6 +40,8 @@ _POLL_SECONDS = 0.2
 
 #: Locks held by this process: resolved lock path -> (pid that took it, open file descriptor, depth).
 _held: dict[Path, tuple[int, int, int]] = {}
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,17 @@ def _try_flock(fd: int) -> bool:
     return True
 
 
+def _write_holder(fd: int, text: bytes) -> None:
+    """Replace the lock file's text. Best effort: the lock is the flock, so a full disk (or a
+    read-only folder) costs the name of the holder, never the run."""
+    try:
+        os.ftruncate(fd, 0)
+        if text:
+            os.pwrite(fd, text, 0)
+    except OSError as exc:
+        _log.warning("could not write the run lock file (%s); the lock itself is held", exc.strerror)
+
+
 def _read_holder_settled(lock_path: Path) -> LockHolder:
     # The holder writes its details right after taking the lock: give it a moment if we read too early.
     for _ in range(10):
@@ -123,12 +143,14 @@ def warehouse_run_lock(
     wait: float | None = None,
     command: str | None = None,
     on_wait: Callable[[LockHolder], None] | None = None,
+    on_stale: Callable[[str], object] | None = None,
 ) -> Iterator[Path]:
     """Hold the run lock of ``warehouse`` for the body; yields the lock file's path.
 
     Without ``wait`` (or with 0) a held lock raises :class:`WarehouseBusy` at once; with ``wait`` the
     call polls for up to that many seconds first. ``on_wait`` is called once with the holder when this
-    call starts waiting.
+    call starts waiting. ``on_stale`` (default: this module's logger, as a warning) gets the message
+    that the previous holder ended without releasing the lock (it was killed), when that is so.
     """
     warehouse = Path(warehouse)
     lock_path = lock_path_for(warehouse)
@@ -157,21 +179,32 @@ def warehouse_run_lock(
                 if time.monotonic() >= deadline:
                     raise WarehouseBusy(warehouse, lock_path, read_holder(lock_path), wait)
                 time.sleep(_POLL_SECONDS)
+        stale = read_holder(lock_path)
+        if stale.pid is not None:
+            (on_stale or _log.warning)(stale_message(warehouse, stale))
         info = {
             "pid": os.getpid(),
             "started_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
             "command": command or current_command(),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        _write_holder(fd, (json.dumps(info) + "\n").encode())
         _held[key] = (os.getpid(), fd, 1)
         try:
             yield lock_path
         finally:
             del _held[key]
-            os.ftruncate(fd, 0)  # a finished run leaves an empty file: nobody to name
+            _write_holder(fd, b"")  # a finished run leaves an empty file: nobody to name
     finally:
         os.close(fd)  # releases the flock
+
+
+def stale_message(warehouse: Path, holder: LockHolder) -> str:
+    """What a run says when the lock file still names a holder that is gone."""
+    return (
+        f"The previous pipeline on {warehouse} ({holder.describe()}) ended without finishing: it was "
+        "killed or crashed. Its lock file is taken over; what it had not committed is rolled back, and "
+        "this run loads, builds and publishes again from the start."
+    )
 
 
 def holds_run_lock(warehouse: Path | str) -> bool:

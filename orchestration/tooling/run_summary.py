@@ -68,8 +68,44 @@ def refused_reject_reasons(warehouse: Path, limit: int = 5) -> list[rejects.Reje
         return []  # no rejects table yet, or the file is held by another writer
 
 
+def _dagster_wrapper(cls_name: str | None, message: str) -> bool:
+    """Whether an error is Dagster's wrapper around the step's own (execution error, exhausted retries)."""
+    if cls_name == "Failure":  # raised by our code, reported by its check
+        return False
+    return message.startswith("dagster.") or (cls_name or "").startswith(("Dagster", "RetryRequested"))
+
+
+def step_errors(result: dg.ExecuteInProcessResult | None) -> list[str]:
+    """``steps: error`` for the failed steps whose error is not a failed check (a full disk, an unwritable
+    folder, a crash of dbt): the error the code raised, first line only, without Dagster's wrapper or a
+    traceback; steps that failed the same way share one line."""
+    if result is None:
+        return []
+    by_error: dict[str, list[str]] = {}
+    for event in result.all_events:
+        data = event.step_failure_data if event.is_step_failure else None
+        error = data.error if data is not None else None
+        # Down through Dagster's own wrappers (step execution, retries) to the error the code raised;
+        # not further: a PublishError says more than the OSError it was raised from.
+        while (
+            error is not None and error.cause is not None and _dagster_wrapper(error.cls_name, error.message)
+        ):
+            error = error.cause
+        if error is None or error.cls_name == "Failure":  # a dg.Failure is reported by its failed check
+            continue
+        first = (error.message.strip().splitlines() or [error.cls_name or "error"])[0]
+        cls, sep, text = first.partition(": ")
+        by_error.setdefault(f"{cls.rsplit('.', 1)[-1]}{sep}{text}"[:600], []).append(event.step_key or "?")
+    lines = []
+    for message, steps in by_error.items():
+        named = ", ".join(steps[:3]) + (f" and {len(steps) - 3} more" if len(steps) > 3 else "")
+        lines.append(f"{named}: {message}")
+    return lines
+
+
 def failure_lines(result: dg.ExecuteInProcessResult | None, warehouse: Path) -> list[str]:
-    lines = [f"  failed check: {c}" for c in failed_checks(result)]
+    lines = [f"  failed step: {e}" for e in step_errors(result)]
+    lines += [f"  failed check: {c}" for c in failed_checks(result)]
     reasons = refused_reject_reasons(warehouse)
     if reasons:
         lines.append("  rows of refused loads (raw._rejects where not committed):")

@@ -208,32 +208,13 @@ activity_suggestions as (
 
 unioned as (
 
-    select
-        object,
-        field,
-        value,
-        row_count,
-        seed_file,
-        suggested_seed_line
-    from stage_suggestions
+    -- the three suggestion CTEs share one column list: object, field, value, row_count, seed_file,
+    -- suggested_seed_line
+    select * from stage_suggestions
     union all
-    select
-        object,
-        field,
-        value,
-        row_count,
-        seed_file,
-        suggested_seed_line
-    from status_suggestions
+    select * from status_suggestions
     union all
-    select
-        object,
-        field,
-        value,
-        row_count,
-        seed_file,
-        suggested_seed_line
-    from activity_suggestions
+    select * from activity_suggestions
 
 ),
 

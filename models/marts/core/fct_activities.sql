@@ -16,9 +16,7 @@ with activities as (
 
     select * from {{ ref('int_activities_unioned') }}
     {%- if is_incremental() %}
-    where _built_at > (
-        select coalesce(max(_built_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})) from {{ this }}
-    )
+    where _built_at > {{ incremental_watermark('_built_at') }}
     {%- endif %}
 
 ),

@@ -8,25 +8,22 @@
     {'model': 'base_salesforce__leads', 'key': '_key'},
 ])) }}
 
-{%- set changed_leads -%}
-{{ changed_keys([(ref('base_salesforce__leads'), '_key'), (ref('int_lead_status_changes_mapped'), 'lead_id')]) }}
-{%- endset %}
+{%- set changed_leads = [
+    (ref('base_salesforce__leads'), '_key'),
+    (ref('int_lead_status_changes_mapped'), 'lead_id'),
+] %}
 
 with leads as (
 
     select * from {{ ref('stg_salesforce__leads') }}
-    {%- if is_incremental() %}
-    where lead_id in ({{ changed_leads }})
-    {%- endif %}
+    {{ where_changed('lead_id', changed_leads) if is_incremental() }}
 
 ),
 
 lifecycle_steps as (
 
     select * from {{ ref('int_lead_status_changes_mapped') }}
-    {%- if is_incremental() %}
-    where lead_id in ({{ changed_leads }})
-    {%- endif %}
+    {{ where_changed('lead_id', changed_leads) if is_incremental() }}
 
 ),
 

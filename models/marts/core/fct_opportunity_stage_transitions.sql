@@ -13,15 +13,15 @@
     },
 ])) }}
 
+{%- set changed_opportunities = [
+    (ref('int_opportunity_history_stage_entries'), 'opportunity_id'),
+    (ref('base_salesforce__opportunities'), '_key'),
+] %}
+
 with entries as (
 
     select * from {{ ref('int_opportunity_history_stage_entries') }}
-    {%- if is_incremental() %}
-    where opportunity_id in ({{ changed_keys([
-        (ref('int_opportunity_history_stage_entries'), 'opportunity_id'),
-        (ref('base_salesforce__opportunities'), '_key'),
-    ]) }})
-    {%- endif %}
+    {{ where_changed('opportunity_id', changed_opportunities) if is_incremental() }}
 
 ),
 

@@ -103,7 +103,7 @@ final as (
         quota_amount,
         conversion_rate,
         conversion_rate_source,
-        cast(quota_amount / nullif(conversion_rate, 0) as {{ dbt.type_numeric() }}) as quota_amount_corporate
+        {{ corporate_amount('quota_amount') }} as quota_amount_corporate
     from converted
 
 )

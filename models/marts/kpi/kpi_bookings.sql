@@ -1,6 +1,13 @@
 -- Definition, grain and choices: doc("kpi_bookings") in models/marts/kpi/_kpi__docs.md
 -- (rendered in docs/KPI_DEFINITIONS.md).
 
+{#- the grain (close month, rep, territory, segment, type, lead source) and the month's attributes: the
+    columns final selects and groups by -#}
+{%- set dimensions = [
+    'close_month', 'close_quarter', 'fiscal_year', 'fiscal_quarter_start',
+    'rep_id', 'territory_id', 'segment', 'opportunity_type', 'lead_source',
+] %}
+
 with opportunities as (
 
     select * from {{ ref('fct_opportunities') }}
@@ -36,30 +43,13 @@ won_opportunities as (
 final as (
 
     select
-        close_month,
-        close_quarter,
-        fiscal_year,
-        fiscal_quarter_start,
-        rep_id,
-        territory_id,
-        segment,
-        opportunity_type,
-        lead_source,
+        {{ dimensions | join(',\n        ') }},
         count(*) as won_deal_count,
         -- a won deal without an amount counts as a deal but adds nothing to bookings
         count(amount_corporate) as won_deal_with_amount_count,
         {{ kpi_amount('coalesce(sum(amount_corporate), 0)') }} as bookings_amount_corporate
     from won_opportunities
-    group by
-        close_month,
-        close_quarter,
-        fiscal_year,
-        fiscal_quarter_start,
-        rep_id,
-        territory_id,
-        segment,
-        opportunity_type,
-        lead_source
+    group by {{ dimensions | join(', ') }}
 
 )
 

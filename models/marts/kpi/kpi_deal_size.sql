@@ -20,32 +20,17 @@ won_deals as (
 
 ),
 
-by_month as (
+final as (
 
     select
         close_month,
         -- an attribute of the month (a month lies in one quarter), for filtering, not a second grain
         max(close_quarter) as close_quarter,
         segment,
-        count(*) as won_deal_count,
-        sum(amount_corporate) as won_amount_corporate,
-        {{ kpi_percentile_cont(0.5, 'amount_corporate') }} as median_deal_size_corporate
+        -- the measures kpi_deal_size_quarterly has too (macros/kpi/kpi_deal_size_measures.sql)
+        {{ kpi_deal_size_measures('amount_corporate') }}
     from won_deals
     group by close_month, segment
-
-),
-
-final as (
-
-    select
-        close_month,
-        close_quarter,
-        segment,
-        won_deal_count,
-        {{ kpi_amount('won_amount_corporate') }} as won_amount_corporate,
-        {{ kpi_safe_divide('won_amount_corporate', 'won_deal_count') }} as avg_deal_size_corporate,
-        cast(median_deal_size_corporate as {{ type_double() }}) as median_deal_size_corporate
-    from by_month
 
 )
 

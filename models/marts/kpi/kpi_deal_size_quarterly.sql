@@ -19,29 +19,16 @@ won_deals as (
 
 ),
 
-by_quarter as (
-
-    select
-        close_quarter,
-        segment,
-        count(*) as won_deal_count,
-        sum(amount_corporate) as won_amount_corporate,
-        {{ kpi_percentile_cont(0.5, 'amount_corporate') }} as median_deal_size_corporate
-    from won_deals
-    group by close_quarter, segment
-
-),
-
 final as (
 
     select
         close_quarter,
         segment,
-        won_deal_count,
-        {{ kpi_amount('won_amount_corporate') }} as won_amount_corporate,
-        {{ kpi_safe_divide('won_amount_corporate', 'won_deal_count') }} as avg_deal_size_corporate,
-        cast(median_deal_size_corporate as {{ type_double() }}) as median_deal_size_corporate
-    from by_quarter
+        -- the measures kpi_deal_size has too, computed from the deals: a median of monthly medians is
+        -- not the quarter's median (macros/kpi/kpi_deal_size_measures.sql)
+        {{ kpi_deal_size_measures('amount_corporate') }}
+    from won_deals
+    group by close_quarter, segment
 
 )
 

@@ -136,37 +136,48 @@ windows as (
 
 ),
 
-open_pipeline as (
+-- the deals closing in a window of their rep: open ones are its pipeline, won ones its bookings
+window_opportunities as (
 
     select
         windows.rep_id,
         windows.period_offset,
-        count(*) as open_opportunity_count,
-        coalesce(sum(opportunities.amount_corporate), 0) as open_pipeline_amount_corporate
+        windows.as_of_date,
+        opportunities.close_date,
+        opportunities.is_closed,
+        opportunities.is_won,
+        opportunities.amount_corporate
     from opportunities
     inner join windows
         on opportunities.rep_id = windows.rep_id
         and opportunities.close_date >= windows.period_start
         and opportunities.close_date < windows.period_end
-    where not opportunities.is_closed
-    group by windows.rep_id, windows.period_offset
+
+),
+
+open_pipeline as (
+
+    select
+        rep_id,
+        period_offset,
+        count(*) as open_opportunity_count,
+        coalesce(sum(amount_corporate), 0) as open_pipeline_amount_corporate
+    from window_opportunities
+    where not is_closed
+    group by rep_id, period_offset
 
 ),
 
 bookings_to_date as (
 
     select
-        windows.rep_id,
-        windows.period_offset,
-        sum(opportunities.amount_corporate) as bookings_to_date_amount_corporate
-    from opportunities
-    inner join windows
-        on opportunities.rep_id = windows.rep_id
-        and opportunities.close_date >= windows.period_start
-        and opportunities.close_date < windows.period_end
-        and opportunities.close_date <= windows.as_of_date
-    where opportunities.is_won
-    group by windows.rep_id, windows.period_offset
+        rep_id,
+        period_offset,
+        sum(amount_corporate) as bookings_to_date_amount_corporate
+    from window_opportunities
+    where is_won
+        and close_date <= as_of_date
+    group by rep_id, period_offset
 
 ),
 

@@ -1,6 +1,12 @@
 -- Definition, grain and choices: doc("kpi_win_rate") in models/marts/kpi/_kpi__docs.md
 -- (rendered in docs/KPI_DEFINITIONS.md).
 
+{#- the grain (close month, rep, territory, segment, lead source) and the month's attributes: the columns
+    counted selects and groups by -#}
+{%- set dimensions = [
+    'close_month', 'close_quarter', 'fiscal_quarter_start', 'rep_id', 'territory_id', 'segment', 'lead_source',
+] %}
+
 with opportunities as (
 
     select * from {{ ref('fct_opportunities') }}
@@ -36,13 +42,7 @@ closed_opportunities as (
 counted as (
 
     select
-        close_month,
-        close_quarter,
-        fiscal_quarter_start,
-        rep_id,
-        territory_id,
-        segment,
-        lead_source,
+        {{ dimensions | join(',\n        ') }},
         sum({{ kpi_flag('is_won') }}) as won_count,
         sum({{ kpi_flag('not is_won') }}) as lost_count,
         count(*) as closed_count,
@@ -51,14 +51,7 @@ counted as (
             as lost_amount_corporate,
         {{ kpi_amount('coalesce(sum(amount_corporate), 0)') }} as closed_amount_corporate
     from closed_opportunities
-    group by
-        close_month,
-        close_quarter,
-        fiscal_quarter_start,
-        rep_id,
-        territory_id,
-        segment,
-        lead_source
+    group by {{ dimensions | join(', ') }}
 
 ),
 

@@ -1,31 +1,11 @@
-with source as (
-
-    select * from {{ source('salesforce', 'dated_conversion_rate') }}
-
-),
-
-latest as (
-
-    {{ latest_records('source', ['iso_code', 'start_date']) }}
-
-),
-
-renamed as (
-
-    select
-        {{ dbt.concat([
-            "upper(" ~ clean_string('iso_code') ~ ")",
-            "'|'",
-            "cast(cast(start_date as date) as " ~ dbt.type_string() ~ ")",
-        ]) }} as dated_conversion_rate_id,
-        upper({{ clean_string('iso_code') }}) as currency_code,
-        cast(conversion_rate as {{ type_double() }}) as conversion_rate,
-        cast(start_date as date) as start_date,
-        cast(next_start_date as date) as next_start_date,
-        _extract_date,
-        _loaded_at
-    from latest
-
-)
-
-select * from renamed
+{% call stage_latest_records(source('salesforce', 'dated_conversion_rate'), ['iso_code', 'start_date']) %}
+    {{ dbt.concat([
+        "upper(" ~ clean_string('iso_code') ~ ")",
+        "'|'",
+        "cast(cast(start_date as date) as " ~ dbt.type_string() ~ ")",
+    ]) }} as dated_conversion_rate_id,
+    upper({{ clean_string('iso_code') }}) as currency_code,
+    cast(conversion_rate as {{ type_double() }}) as conversion_rate,
+    cast(start_date as date) as start_date,
+    cast(next_start_date as date) as next_start_date
+{% endcall %}

@@ -4,31 +4,12 @@
     Lifecycle stages resolve in int_lead_statuses_resolved: this object first (IsConverted = converted),
     then the lead_statuses seed.
 -#}
-with source as (
-
-    select * from {{ source('salesforce', 'lead_status') }}
-
-),
-
-latest as (
-
-    {{ latest_records('source', ['api_name']) }}
-
-),
-
-renamed as (
-
-    select
-        {{ clean_string('api_name') }} as status,
-        cast(master_label as {{ dbt.type_string() }}) as status_label,
-        cast(coalesce(is_converted, false) as {{ dbt.type_boolean() }}) as is_converted,
-        cast(coalesce(is_default, false) as {{ dbt.type_boolean() }}) as is_default,
-        cast(sort_order as {{ dbt.type_bigint() }}) as sort_order,
-        _extract_date,
-        _loaded_at
-    from latest
-    where {{ clean_string('api_name') }} is not null
-
-)
-
-select * from renamed
+{%- set has_api_name = clean_string('api_name') ~ ' is not null' -%}
+{% call stage_latest_records(source('salesforce', 'lead_status'), ['api_name'], where=has_api_name) %}
+    -- the key: ApiName, trimmed (a row without one is dropped: has_api_name)
+    {{ clean_string('api_name') }} as status,
+    cast(master_label as {{ dbt.type_string() }}) as status_label,
+    cast(coalesce(is_converted, false) as {{ dbt.type_boolean() }}) as is_converted,
+    cast(coalesce(is_default, false) as {{ dbt.type_boolean() }}) as is_default,
+    cast(sort_order as {{ dbt.type_bigint() }}) as sort_order
+{% endcall %}

@@ -17,19 +17,20 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from orchestration.contract import OBJECTS
+from orchestration.contract import DAILY_OBJECTS, OBJECTS
 
 from .activities import simulate_activities
 from .calendar import Calendar
 from .dialects import DIALECTS, Dialect, get_dialect
 from .dirt import Parts, add_duplicates, delete_some, latest_version, make_late, tombstones
+from .dirty import Dirt
 from .frame import Frame
 from .leads import converted_opportunities, simulate_leads
 from .opportunities import Opps, simulate_opportunities
 from .org import build_org
 from .quotas import build_quotas
 from .scales import get_scale
-from .seeds import load_seeds
+from .seeds import Stages, load_seeds
 from .writer import FORMATS, HEADER_STYLES, MALFORMED, BatchStyle, WriteResult, write_parts
 
 #: Share of records deleted after their last change, and of those undeleted later.
@@ -95,7 +96,17 @@ class _Sink:
         parts = add_duplicates(rng, make_late(rng, parts, self.cal.days), self.cal.days)
         bad = self.n_bad if name in MALFORMED else 0
         malformed_rng = np.random.default_rng([self.seed, 100 + _INDEX[name]])
-        w = write_parts(parts, self.out, self.cal, self.style, bad, malformed_rng, self.con, self.dialect)
+        w = write_parts(
+            parts,
+            self.out,
+            self.cal,
+            self.style,
+            bad,
+            malformed_rng,
+            self.con,
+            self.dialect,
+            every_day=name in DAILY_OBJECTS,
+        )
         self.written[name] = w
         self.log(f"wrote {name}: {w.rows:,} rows in {w.files} files")
 
@@ -128,13 +139,19 @@ def generate(
     malformed: bool = False,
     progress: bool = True,
     dialect: str | None = None,
+    dirty: bool = False,
 ) -> dict[str, int]:
     """Write demo extracts of every simulated landing object under ``out``; deterministic for the
     arguments. ``dialect`` (``api``, ``report``, ``connector``: see :mod:`.dialects`) writes CSV in the
-    shape of that kind of export; it takes the place of ``fmt`` and ``header_style``.
+    shape of that kind of export; it takes the place of ``fmt`` and ``header_style``. ``dirty`` adds odd
+    but possible records (unknown stages and activity types, events without a duration, overlapping
+    dated rates, deals closed before they were created, negative and empty amounts, conversions without
+    history...: see :mod:`.dirty`). The objects of the daily export (``DAILY_OBJECTS``) have a file on
+    every extract date, one without rows when nothing changed.
 
     Returns rows written per object (duplicates and malformed rows included), ``files``, ``malformed``
-    (malformed rows in total, each with exactly one bad cell) and ``malformed.<Object>`` per object.
+    (malformed rows in total, each with exactly one bad cell) and ``malformed.<Object>`` per object;
+    with ``dirty``, ``dirty.<kind>``: the records changed by each kind of :data:`.dirty.KINDS`.
     """
     if fmt not in (*FORMATS, "mixed"):
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, mixed; got {fmt!r}")
@@ -158,40 +175,50 @@ def generate(
     rngs = [np.random.default_rng([seed, part]) for part in range(5)]
     n_bad = sc.malformed_per_object if malformed else 0
     sink = _Sink(Path(out), cal, BatchStyle(fmt, header_style, seed), seed, n_bad, log, dialect_spec)
+    dirt = Dirt(seed) if dirty else None
 
     org = build_org(rngs[0], sc, cal)
     log(f"organisation: {len(org.rep_user)} reps in {org.n_teams} teams, {len(org.acc_owner):,} accounts")
-    for parts in _by_object(org.frames).values():
+    for name, parts in _by_object(org.frames).items():
+        if dirt and name == "DatedConversionRate":
+            parts = dirt.dated_rates(parts, cal)
         sink.write(parts)
     org.frames = []
 
     opps, opp_frames = simulate_opportunities(rngs[1], sc, cal, org, seeds.stages)
     log(f"opportunities: {len(opps.created):,} with {len(opp_frames[0]):,} history rows")
     converted = converted_opportunities(rngs[2], opps)
-    deleted_at, restored_at = _write_opportunities(sink, opp_frames, opps, converted)
+    deleted_at, restored_at = _write_opportunities(sink, opp_frames, opps, converted, dirt, seeds.stages)
     del opp_frames
 
     lead, events = simulate_leads(rngs[2], cal, org, opps, seeds.lead_statuses, -150.0, converted)
     log(f"leads: {len(events.t):,} history rows")
-    _write_leads(sink, lead)
+    _write_leads(sink, dirt.leads(lead) if dirt else lead)
     del lead
-    sink.write([events.history_frame()])
-    del events
+    history = events.history_frame()
+    sink.write([dirt.lead_history(history) if dirt else history])
+    del events, history
 
     acts = simulate_activities(rngs[3], sc, cal, org, opps, seeds.activity_types)
     log(f"activities: {sum(len(f) for f in acts.frames):,} task and event rows")
     frames, what_opp = _by_object(acts.frames), acts.what_opp
     del acts
     for name in ("Task", "Event"):
-        _write_activities(sink, frames.pop(name), what_opp, deleted_at, restored_at)
+        parts = frames.pop(name)
+        if dirt:
+            parts = dirt.tasks(parts) if name == "Task" else dirt.events(parts)
+        _write_activities(sink, parts, what_opp, deleted_at, restored_at)
     del what_opp
 
     sink.write([build_quotas(rngs[4], cal, org, opps)])
-    return sink.result(malformed)
+    result = sink.result(malformed)
+    if dirt:
+        result.update({f"dirty.{kind}": n for kind, n in dirt.planted.items()})
+    return result
 
 
 def _write_opportunities(
-    sink: _Sink, frames: list[Frame], opps: Opps, converted: np.ndarray
+    sink: _Sink, frames: list[Frame], opps: Opps, converted: np.ndarray, dirt: Dirt | None, stages: Stages
 ) -> tuple[np.ndarray, np.ndarray]:
     """Write Opportunity and OpportunityHistory; returns deletion / undeletion time per opportunity.
 
@@ -200,6 +227,10 @@ def _write_opportunities(
     """
     n_opps = len(opps.created)
     by = _by_object(frames)
+    if dirt:
+        (opp_frame,), (hist_frame,) = by["Opportunity"], by["OpportunityHistory"]
+        opp_frame, hist_frame = dirt.opportunities(opp_frame, hist_frame, opps, stages, sink.cal)
+        by = {"Opportunity": [opp_frame], "OpportunityHistory": [hist_frame]}
     lost = np.flatnonzero(opps.lost & ~np.isin(np.arange(n_opps), converted))
     rng = sink.rng("Opportunity")
     opp, deleted_at, restored_at = delete_some(

@@ -197,8 +197,12 @@ class BatchStyle:
     header_style: str
     seed: int
 
-    def choose(self, obj: LandingObject, days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rng = np.random.default_rng([self.seed, 1000 + [o.name for o in OBJECTS].index(obj.name)])
+    def choose(
+        self, obj: LandingObject, days: np.ndarray, stream: int = 1000
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Format, header style and CSV quirks of each batch; ``stream`` names the random stream (the
+        header-only files of days without rows draw from their own, so the other batches keep theirs)."""
+        rng = np.random.default_rng([self.seed, stream + [o.name for o in OBJECTS].index(obj.name)])
         n = len(days)
         fmt = rng.integers(0, 3, n) if self.fmt == "mixed" else np.full(n, FORMATS.index(self.fmt))
         hdr = (
@@ -240,9 +244,15 @@ def write_parts(
     rng: np.random.Generator,
     con: duckdb.DuckDBPyConnection,
     dialect: Dialect | None = None,
+    every_day: bool = False,
 ) -> WriteResult:
     """Write the rows of one object (extract days inside the calendar) a file per extract day; with a
-    ``dialect``, as CSV in that export's shape (``style`` then only seeds the malformed rows)."""
+    ``dialect``, as CSV in that export's shape (``style`` then only seeds the malformed rows).
+
+    ``every_day``: a daily incremental extract exists on every extract date, also when nothing changed;
+    days without rows get a file without rows (CSV: the header line only; Parquet: the schema; JSON
+    Lines: empty). They come after the files with rows and draw from their own random stream, so those
+    are the same with or without them."""
     obj = parts[0].obj
     order, days, starts, ends = _by_day(parts, cal.days)
     fmt, hdr, quirks = style.choose(obj, days)
@@ -281,9 +291,41 @@ def write_parts(
             result.rows += table.num_rows
             result.files += 1
         del chunk, tables
+    if every_day:
+        empty_days = np.setdiff1d(np.arange(cal.days), days)
+        _write_empty_days(parts, out, cal, style, con, dialect, empty_days, result)
     result.malformed = made
     result.days = days.tolist()
     return result
+
+
+def _write_empty_days(
+    parts: Parts,
+    out: Path,
+    cal: Calendar,
+    style: BatchStyle,
+    con: duckdb.DuckDBPyConnection,
+    dialect: Dialect | None,
+    empty_days: np.ndarray,
+    result: WriteResult,
+) -> None:
+    """A file without rows for each of ``empty_days``, in the batch style of the object's other files."""
+    if not len(empty_days):
+        return
+    obj = parts[0].obj
+    fmt, hdr, quirks = style.choose(obj, empty_days, stream=3000)
+    none = take_rows(parts, np.zeros(0, np.int64))
+    snake = [f.column for f in written_fields(obj)]
+    tables: dict[str, pa.Table] = {}
+    for i, day in enumerate(empty_days.tolist()):
+        f, h = FORMATS[fmt[i]], HEADER_STYLES[hdr[i]]
+        if f not in tables:
+            tables[f] = dialect_table(none, cal, dialect) if dialect else to_table(none, cal, f, "api")
+        table = tables[f].rename_columns(snake) if h == "snake" and not dialect else tables[f]
+        folder = out / obj.name / (cal.start + timedelta(days=day)).isoformat()
+        crlf, bom = (dialect.crlf, dialect.bom) if dialect else (quirks[i] == 1, quirks[i] == 2)
+        _write(table, folder / f"part-0.{f}", f, crlf, bom, con)
+        result.files += 1
 
 
 def write_frame(

@@ -1,0 +1,9 @@
+{#- The measures of deal size (doc "kpi_deal_size"), the same in kpi_deal_size and kpi_deal_size_quarterly:
+    aggregates over won deals with an amount (`amount_column`), grouped by the calling mart's grain.
+    The average is sum / count of those deals; the median cannot be re-aggregated to another grain. -#}
+{% macro kpi_deal_size_measures(amount_column) -%}
+    count(*) as won_deal_count,
+    {{ kpi_amount('sum(' ~ amount_column ~ ')') }} as won_amount_corporate,
+    {{ kpi_safe_divide('sum(' ~ amount_column ~ ')', 'count(*)') }} as avg_deal_size_corporate,
+    cast({{ kpi_percentile_cont(0.5, amount_column) }} as {{ type_double() }}) as median_deal_size_corporate
+{%- endmacro %}

@@ -19,7 +19,10 @@ DAGSTER_YAML := orchestration/dagster.yaml
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev,postgres]"
+	@# setuptools' notice that every editable install prints ("Editable installation... be careful with
+	@# folders in your working directory"): the repo *is* the working directory by design. Only that one
+	@# message is silenced; any other build warning still shows.
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q -e ".[dev,postgres]"
 	rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP)

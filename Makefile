@@ -75,9 +75,21 @@ ui: install dagster-home
 reliability: install
 	$(BIN)/python -m orchestration.tooling.reliability
 
-## dbt documentation site of the models (target/index.html).
+## dbt documentation site: models, columns, tests, lineage and exposures (target/index.html, and
+## target/static_index.html that opens as a file). The catalog (column types, row counts) is read from the
+## warehouse (SALES_WH_WAREHOUSE, default data/warehouse.duckdb) when it exists, else from an empty in-memory
+## DuckDB: a fresh clone gets the site without a run (types from the models' contracts, no row counts).
+## Not while a run holds the warehouse (DuckDB lets one process open it). DBT_TARGET_PATH moves target/.
 docs: install
-	$(BIN)/dbt docs generate --profiles-dir dbt_project
+	@warehouse="$${SALES_WH_WAREHOUSE:-data/warehouse.duckdb}"; \
+	if [ "$$warehouse" != ":memory:" ] && [ ! -f "$$warehouse" ]; then \
+		echo "No warehouse at $$warehouse yet (make run builds it): catalog from an empty DuckDB."; \
+		warehouse=":memory:"; \
+	fi; \
+	SALES_WH_WAREHOUSE="$$warehouse" $(BIN)/dbt docs generate --profiles-dir dbt_project --static
+	@target="$${DBT_TARGET_PATH:-target}"; \
+	echo "dbt docs site: $$target/static_index.html (open it in a browser), or serve $$target/index.html:"; \
+	echo "  $(BIN)/dbt docs serve --profiles-dir dbt_project --port 8080   # http://localhost:8080"
 
 ## Benchmarks at SCALE=S|M|L, written to docs/BENCHMARKS.md.
 bench: install

@@ -230,18 +230,28 @@ TABLES: dict[str, tuple[str, list[tuple[Any, ...]]]] = {
             ("old-run", "raw/lead", "stale_check_of_an_older_run", False, "WARN", None, "2025-06-30"),
         ],
     ),
-    # Rejects as raw._rejects holds them: one row per bad cell (line 3 of Account has two).
-    "raw._rejects": (
-        f"object varchar, extract_date {_D}, source_file varchar, source_line bigint, column_name varchar, "
-        "value varchar, reason varchar, loaded_at timestamp, committed boolean",
+    # The loader's batches and rejects as core.dq_load_batches / dq_load_rejects publish them: line 3 of
+    # Account has two bad cells (two rejects, one rejected row); Lead's batch was refused (not loaded).
+    "core.dq_load_batches": (
+        f"object varchar, extract_date {_D}, source_file_count bigint, source_row_count bigint, "
+        "loaded_row_count bigint, rejected_row_count bigint, loaded_at timestamp",
         [
-            ("Account", "2025-06-30", "Account/a.csv", 3, "created_date", "2025-13-45", "not a date",
-             "2025-07-01", True),
-            ("Account", "2025-06-30", "Account/a.csv", 3, "annual_revenue", "abc", "not an amount",
-             "2025-07-01", True),
-            ("Event", "2025-06-30", "Event/e.csv", 9, "start_date_time", "x", "not a date",
-             "2025-07-01", True),
-            ("Lead", "2025-06-30", "Lead/l.csv", 2, "id", "", "refused batch", "2025-07-01", False),
+            ("Account", "2025-06-30", 1, 10, 9, 1, "2025-07-01"),
+            ("Event", "2025-06-30", 1, 5, 4, 1, "2025-07-01"),
+        ],
+    ),
+    "core.dq_load_rejects": (
+        f"object varchar, extract_date {_D}, reason varchar, column_name varchar, is_committed boolean, "
+        "reject_count bigint, rejected_row_count bigint, example_source_file varchar, "
+        "example_source_line bigint, example_value varchar, loaded_at timestamp",
+        [
+            ("Account", "2025-06-30", "not a date", "created_date", True, 1, 1, "Account/a.csv", 3,
+             "2025-13-45", "2025-07-01"),
+            ("Account", "2025-06-30", "not an amount", "annual_revenue", True, 1, 1, "Account/a.csv", 3,
+             "abc", "2025-07-01"),
+            ("Event", "2025-06-30", "not a date", "start_date_time", True, 1, 1, "Event/e.csv", 9, "x",
+             "2025-07-01"),
+            ("Lead", "2025-06-30", "refused batch", "id", False, 1, 1, "Lead/l.csv", 2, "", "2025-07-01"),
         ],
     ),
 }
@@ -304,7 +314,10 @@ def test_page_states_as_of_publish_and_data_quality(published: Path, tmp_path: P
     assert "As of <b id='as-of'>2025-06-30</b>" in page
     assert "published 2025-07-01 06:05:00 UTC by run run-abc1" in page  # the latest publish
     dq = page[page.index("id='data-quality'") :]
-    assert "<b>2</b> source rows rejected" in dq  # committed rejects: rows (file, line), not cells
+    # Rows (file, line) of loaded batches, not cells; the refused batch's reject is listed apart.
+    assert "<b>2</b> source rows rejected of 15 read (13 loaded)" in dq
+    assert "Account/a.csv:3 created_date = 2025-13-45" in dq and "refused (not loaded)" in dq
+    assert "rejected rows 2 of 15 source rows" in page  # the header's summary
     assert "Mystery Stage" in dq and "Mystery Stage,99" in dq  # unmapped value with its seed line
     assert "opportunity_negative_amount" in dq and "lead_without_created_date" not in dq  # rows > 0 only
     assert "Account: 4 days late" in dq and "stale_check_of_an_older_run" not in dq  # this publish's run
@@ -321,7 +334,7 @@ def test_empty_or_missing_mart_shows_an_explicit_no_data_note(tmp_path: Path) ->
     path = make_published(
         tmp_path / "p.duckdb",
         empty=["marts.kpi_sales_velocity"],
-        missing=["marts.kpi_activity_effectiveness_by_category", "raw._rejects"],
+        missing=["marts.kpi_activity_effectiveness_by_category", "core.dq_load_rejects"],
     )
     page = write_dashboard(path, tmp_path / "d.html").read_text(encoding="utf-8")
     card = re.search(r"<section class='card' id='card-velocity'[^>]*>.*?</section>", page, re.S)

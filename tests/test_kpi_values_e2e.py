@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import shutil
 from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import duckdb
@@ -62,9 +63,9 @@ def assert_rows_match(
     expected: pd.DataFrame, actual: pd.DataFrame, keys: list[str], *, atol: dict[str, float] | None = None
 ) -> None:
     """Same key set, then every column of ``expected`` equal in ``actual`` row by row: numbers within a
-    relative 1e-9 plus an absolute ``atol[column]`` (default 1e-3 for amounts, ``*_corporate``, rounded
-    to numeric(28, 6) per deal; 1e-9 otherwise), NULL exactly where NULL is expected; other values
-    exactly."""
+    relative 1e-9 plus an absolute ``atol[column]`` (default 1e-3 for amounts, ``*_corporate``: sums of
+    cents, exact in the mart, summed in floating point here; 1e-9 otherwise), NULL exactly where NULL is
+    expected; other values exactly."""
     expected, actual = expected.reset_index(drop=True), actual.reset_index(drop=True)
     expected = expected.assign(**{k: _comparable(expected[k]) for k in keys})
     actual = actual.assign(**{k: _comparable(actual[k]) for k in keys})
@@ -91,6 +92,26 @@ def assert_rows_match(
                 f"{column} differs in {int((~same).sum())} of {len(merged)} rows; first at {row}: "
                 f"expected {exp.iloc[first]!r}, mart {act.iloc[first]!r}"
             )
+
+
+#: A money value that the mart derives from exact values and then rounds to the cent (an average, a median,
+#: a per-rep amount, a velocity): the expected value here is the exact one, so the mart is within half a cent.
+HALF_CENT = 0.005 + 1e-9
+
+
+def cents(values: np.ndarray) -> np.ndarray:
+    """Money rounded to the cent per record as the warehouse does it (KPI_DEFINITIONS "Types and money
+    rounding"): the double's 15 significant digits to 6 decimals, then to the cent, half away from zero.
+    NaN stays NaN."""
+
+    def one(value: float) -> float:
+        if np.isnan(value):
+            return value
+        micro = Decimal(f"{value:.15g}").quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+        rounded = micro.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        return float(rounded)
+
+    return np.array([one(float(v)) for v in values], dtype=float)
 
 
 def safe_ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
@@ -129,10 +150,10 @@ def naive_utc(values: pd.Series) -> pd.Series:
 @frame_cache
 def deals(landing: Path) -> pd.DataFrame:
     """Live opportunities with rep (OwnerId, else ``unassigned``), the account's segment (else
-    ``Unknown``), the corporate amount (dated rate on the close date) and the sales cycle in days
-    (close date - created date; NULL when negative or still open)."""
+    ``Unknown``), the corporate amount (dated rate on the close date, rounded to the cent) and the sales
+    cycle in days (close date - created date; NULL when negative or still open)."""
     opps = opportunities(landing).reset_index(drop=True)
-    opps["amount_corporate"] = (
+    opps["amount_corporate"] = cents(
         opps["amount"].to_numpy() / rates_on(landing, opps["CurrencyIsoCode"], opps["close_date"]).to_numpy()
     )
     opps["rep_id"] = opps["OwnerId"].fillna("unassigned")
@@ -157,7 +178,7 @@ def quota_rows(landing: Path) -> pd.DataFrame:
             "rep_id": quotas["QuotaOwnerId"],
             "period_start": start,
             "period_end": start + QUARTER,
-            "quota": pd.to_numeric(quotas["QuotaAmount"]).to_numpy() / rate,
+            "quota": cents(pd.to_numeric(quotas["QuotaAmount"]).to_numpy() / rate),
         }
     )
 
@@ -586,7 +607,8 @@ def assert_sales_velocity(landing: Path, warehouse: Path, as_of: pd.Timestamp | 
     expected = expected_sales_velocity(landing, as_of)
     actual = mart_frame(warehouse, "select * from marts.kpi_sales_velocity")
     actual[["as_of_date", "window_start_date"]] = actual[["as_of_date", "window_start_date"]].astype(str)
-    assert_rows_match(expected, actual, ["rep_id", "segment"])
+    rounded = {"avg_deal_size_corporate": HALF_CENT, "sales_velocity_corporate_per_day": HALF_CENT}
+    assert_rows_match(expected, actual, ["rep_id", "segment"], atol=rounded)
     totals = expected.drop(columns=["rep_id", "segment"]).sum(numeric_only=True)
     company = (
         totals["open_opportunity_count"]
@@ -680,4 +702,6 @@ def test_territory_balance_matches_landing_files(built: tuple[Path, Path]) -> No
     quarter = expected[expected["quarter_start"] == ACTIVE_QUARTER]
     assert quarter["is_out_of_band"].any() and not quarter["is_bookings_out_of_band"].all()
     actual = mart_frame(warehouse, "select * from marts.kpi_territory_balance")
-    assert_rows_match(expected, actual, ["territory_id", "quarter_start"])
+    per_rep = ["open_pipeline_per_rep_corporate", "bookings_per_rep_corporate", "quota_per_rep_corporate"]
+    keys = ["territory_id", "quarter_start"]
+    assert_rows_match(expected, actual, keys, atol=dict.fromkeys(per_rep, HALF_CENT))

@@ -80,7 +80,7 @@ def build_publish_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
                 Path(warehouse.warehouse_path),
                 Path(warehouse.published_path),
                 request,
-                log=context.log.info,
+                log=context.log.warning,  # a killed publish left files: worth a line on the console
             )
         context.log.info(f"published {len(counts)} tables to {warehouse.published_path}")
         dashboard = write_after_publish(Path(warehouse.published_path), warn=context.log.warning)

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from orchestration.settings import DEFAULT_PARTITION_START, Settings
+
+if TYPE_CHECKING:
+    from orchestration.tooling.progress import StageTracker
+    from orchestration.tooling.runlog import RunLog
+from orchestration.tooling.metrics import add_metrics
 
 #: The demo's defaults (``sales-wh generate`` and ``demo``, ``make run``, the benchmarks): its first
 #: extract date is the first partition, so every generated folder is a partition.
@@ -102,109 +106,24 @@ def _add_dirty_option(p: argparse.ArgumentParser) -> None:
 DEMO_MARKER = ".sales-wh-demo"
 
 
-def _quiet_library_warnings() -> None:
-    """Dagster's beta/preview notices and libraries' deprecation notices are for us, not for the user."""
-    import warnings
-
-    warnings.filterwarnings("ignore", message=r".*currently in (beta|preview).*")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-
-
-def _run_and_report(start: date, end: date, *, record: bool = False, wait: float | None = None) -> int:
-    """Run the pipeline for ``start..end`` as one Dagster run and print the KPI summary.
-
-    Without ``record`` the run uses an in-memory Dagster instance: Dagster's SQLite event log writes one
-    event per asset and partition (about 11,000 for a year of 15 objects), which takes minutes on its
-    own. With ``record`` (or for runs started from `make ui`: schedule, sensor, backfills) the run is
-    kept in $DAGSTER_HOME and shows in the UI's run history.
-
-    One pipeline per warehouse: when another holds it, this exits with ``EXIT_BUSY`` and a message naming
-    it, or with ``wait`` queues behind it for up to that many seconds. The lock is taken before the
-    Dagster instance is opened, so two ``--record`` runs never create a new instance's tables at once.
-    """
-    _quiet_library_warnings()
-    from orchestration.tooling.run_lock import EXIT_BUSY, LockHolder, WarehouseBusy, warehouse_run_lock
-
-    settings = Settings.from_env()
-
-    def waiting(holder: LockHolder) -> None:
-        print(
-            f"Another pipeline is running on {settings.warehouse_path} ({holder.describe()}); "
-            f"waiting up to {wait:.0f} s for it to finish.",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    try:
-        with warehouse_run_lock(settings.warehouse_path, wait=wait, on_wait=waiting, on_stale=_say):
-            return _run_locked_and_report(start, end, settings, record=record)
-    except WarehouseBusy as busy:
-        print(busy.message(), file=sys.stderr)
-        return EXIT_BUSY
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _run_locked_and_report(start: date, end: date, settings: Settings, *, record: bool) -> int:
-    import dagster as dg
-
-    from orchestration.tooling.pipeline import run_pipeline
-    from orchestration.tooling.report import print_report
-    from orchestration.tooling.run_lock import instance_lock
-
-    print(f"Running the pipeline through Dagster for extract dates {start}..{end} (one run)", flush=True)
-    t0 = time.perf_counter()
-    home = os.environ.get("DAGSTER_HOME")
-    if record and home:
-        with instance_lock(home):
-            instance = dg.DagsterInstance.get()
-    elif record:
-        instance = dg.DagsterInstance.get()  # Dagster's own message: DAGSTER_HOME is not set
-    else:
-        instance = dg.DagsterInstance.ephemeral()
-    result = run_pipeline(start, end, instance=instance)
-    seconds = time.perf_counter() - t0
-    slowest = sorted(result.step_seconds.items(), key=lambda kv: -kv[1])[:5]
-    print(f"\nDagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'} in {seconds:.0f} s")
-    print("slowest steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in slowest))
-    if not result.success:
-        from orchestration.tooling.run_summary import failure_lines
-
-        print(
-            f"failed steps: {', '.join(result.failed_steps)}; nothing was published "
-            f"(the previous {settings.published_path} is unchanged).",
-            file=sys.stderr,
-        )
-        for line in failure_lines(result.result, settings.warehouse_path):
-            print(line, file=sys.stderr)
-        return 1
-    print()
-    from orchestration.tooling.run_summary import warning_lines
-
-    warnings_ = warning_lines(result.result)
-    if warnings_:
-        print("Warnings (published anyway; every check is in main.check_results):")
-        print("\n".join(warnings_))
-    print_report(settings.published_path)
-    from orchestration.tooling.dashboard import default_out
-
-    if default_out().exists():  # written by the publish asset
-        print(f"Dashboard: {default_out()}")
-    print(f"\nWarehouse (read-write, the pipeline's): {settings.warehouse_path}")
-    from orchestration.tooling.run_summary import loaded_reject_lines
-
-    top = loaded_reject_lines(settings.warehouse_path)
-    print("Rejected rows: SELECT * FROM raw._rejects in the warehouse" + ("; most frequent:" if top else ""))
-    for line in top:
-        print(line)
-    print("Dagster UI: make ui")
-    return 0
-
-
 def _demo(args: argparse.Namespace) -> int:
+    from orchestration.tooling.run_output import run_with_progress
+
+    return run_with_progress(
+        args.start,
+        args.start + timedelta(days=args.days - 1),
+        record=args.record,
+        wait=args.wait,
+        verbose=args.verbose,
+        before=lambda tracker, log: _demo_data(args, tracker, log),
+    )
+
+
+def _demo_data(args: argparse.Namespace, tracker: StageTracker, log: RunLog) -> int | None:
+    """The demo's extracts in the landing folder, unless they are there already; 2 when the folder
+    holds files the demo did not write."""
     from orchestration.tooling.demo_data import generate
+    from orchestration.tooling.progress import GENERATE
 
     landing = Settings.from_env().landing_dir
     stamp = f"scale={args.scale} days={args.days} seed={args.seed} start={args.start}"
@@ -212,19 +131,21 @@ def _demo(args: argparse.Namespace) -> int:
         stamp += " dirty"
     marker = landing / DEMO_MARKER
     if marker.exists() and marker.read_text() == stamp:
-        print(f"Demo extracts already in {landing} ({stamp})")
-    elif landing.exists() and any(landing.iterdir()) and not marker.exists():
+        tracker.end(GENERATE, f"already in {landing} ({stamp})")
+        return None
+    if landing.exists() and any(landing.iterdir()) and not marker.exists():
+        tracker.end(GENERATE, "", status="FAILED")
         print(
             f"{landing} holds landing files that sales-wh demo did not write; point SALES_WH_LANDING_DIR at "
             "an empty folder for the demo, or run the pipeline on them with `sales-wh run`.",
             file=sys.stderr,
         )
         return 2
-    else:
-        import shutil
+    import shutil
 
-        shutil.rmtree(landing, ignore_errors=True)
-        t0 = time.perf_counter()
+    tracker.begin(GENERATE)
+    shutil.rmtree(landing, ignore_errors=True)
+    with log.capture(stderr=True):  # the generator's progress lines
         counts = generate(
             landing,
             scale=args.scale,
@@ -234,18 +155,17 @@ def _demo(args: argparse.Namespace) -> int:
             malformed=True,
             dirty=args.dirty,
         )
-        marker.write_text(stamp)
-        print(
-            f"Generated {counts.get('files', 0):,} demo extract files in {landing} "
-            f"({time.perf_counter() - t0:.1f} s, {counts.get('malformed', 0)} deliberately malformed rows)"
-        )
-    return _run_and_report(
-        args.start, args.start + timedelta(days=args.days - 1), record=args.record, wait=args.wait
+    marker.write_text(stamp)
+    tracker.end(
+        GENERATE,
+        f"{counts.get('files', 0):,} files in {landing} "
+        f"({counts.get('malformed', 0)} deliberately malformed rows)",
     )
+    return None
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    """``--record`` and ``--wait``: the options of every command that runs the pipeline."""
+    """``--record``, ``--wait`` and ``--verbose``: the options of every command that runs the pipeline."""
     from orchestration.tooling.run_lock import DEFAULT_WAIT_SECONDS, EXIT_BUSY
 
     p.add_argument(
@@ -263,6 +183,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="when another pipeline is running on the warehouse, wait for it to finish (at most SECONDS, "
         f"default {DEFAULT_WAIT_SECONDS:.0f}) instead of exiting at once with code {EXIT_BUSY}",
     )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="stream Dagster's events and dbt's output to the console (they always go to the run's log "
+        "file under <SALES_WH_DATA_DIR>/logs), and show the traceback of an error",
+    )
 
 
 def _add_demo(sub: SubParsers) -> None:
@@ -277,7 +203,11 @@ def _add_demo(sub: SubParsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    return _run_and_report(args.start, args.end or args.start, record=args.record, wait=args.wait)
+    from orchestration.tooling.run_output import run_with_progress
+
+    return run_with_progress(
+        args.start, args.end or args.start, record=args.record, wait=args.wait, verbose=args.verbose
+    )
 
 
 def _add_run(sub: SubParsers) -> None:
@@ -302,7 +232,9 @@ def _add_report(sub: SubParsers) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    _quiet_library_warnings()
+    from orchestration.tooling.run_output import quiet_library_warnings
+
+    quiet_library_warnings()
     from orchestration.tooling.validate import exit_code, render_text, validate_landing_dir
 
     landing = args.landing or Settings.from_env().landing_dir
@@ -355,6 +287,7 @@ COMMANDS: list[Callable[[SubParsers], None]] = [
     _add_report,
     _add_validate,
     _add_dashboard,
+    add_metrics,
 ]
 
 

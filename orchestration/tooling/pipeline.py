@@ -14,11 +14,13 @@ instead of meeting DuckDB's file lock halfway through.
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import dagster as dg
+from dagster_dbt import DbtProject
 
 from orchestration.defs.dbt_assets import prepare_manifest
 from orchestration.defs.jobs import DAILY_JOB
@@ -36,6 +38,25 @@ class PipelineResult:
     step_seconds: dict[str, float] = field(default_factory=dict)
     failed_steps: list[str] = field(default_factory=list)
     result: dg.ExecuteInProcessResult | None = None
+
+
+class RunObserver:
+    """Hooks into a pipeline run (the command line's progress lines and log file); each does nothing
+    here. ``on_event`` gets every Dagster event of the run as it is stored, on the executing thread."""
+
+    def parsed(self, project: DbtProject) -> None:
+        """The dbt project is parsed (``project.manifest_path`` is current)."""
+
+    def planned(self, job: dg.JobDefinition, run_id: str) -> None:
+        """The job about to run, and its run id."""
+
+    def on_event(self, entry: Any) -> None:
+        """One ``EventLogEntry`` of the run."""
+
+
+def new_run_id() -> str:
+    """A run id as Dagster makes them (a uuid4), known before the run starts (the log file's name)."""
+    return str(uuid.uuid4())
 
 
 def _as_date(value: date | str) -> date:
@@ -58,6 +79,8 @@ def run_pipeline(
     run_config: dict[str, Any] | None = None,
     log_level: str = "INFO",
     wait: float | None = None,
+    observer: RunObserver | None = None,
+    run_id: str | None = None,
 ) -> PipelineResult:
     """Execute the daily job over the extract dates ``start..end`` (inclusive) as one run.
 
@@ -71,7 +94,9 @@ def run_pipeline(
         raise ValueError(f"end {last} is before start {first}")
     settings = Settings.from_env()
     with warehouse_run_lock(settings.warehouse_path, wait=wait):
-        return _run_locked(first, last, settings, instance, run_config, log_level)
+        return _run_locked(
+            first, last, settings, instance, run_config, log_level, observer or RunObserver(), run_id
+        )
 
 
 def _run_locked(
@@ -81,8 +106,11 @@ def _run_locked(
     instance: dg.DagsterInstance | None,
     run_config: dict[str, Any] | None,
     log_level: str,
+    observer: RunObserver,
+    run_id: str | None,
 ) -> PipelineResult:
     project = prepare_manifest(settings.dbt_target)
+    observer.parsed(project)
     # Imported after the parse: importing the module builds its module-level defs from the manifest.
     from orchestration.definitions import build_defs
 
@@ -95,10 +123,14 @@ def _run_locked(
         else:
             instance = dg.DagsterInstance.ephemeral()
     partition_key, tags = run_partition([first, last])
+    run_id = run_id or new_run_id()
+    observer.planned(job, run_id)
+    instance.add_event_listener(run_id, observer.on_event)
     result = job.execute_in_process(
         instance=instance,
         partition_key=partition_key,
         tags=tags,
+        run_id=run_id,
         # The console logger's default is DEBUG: one line per event, thousands for a backfill.
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, **(run_config or {})},
         raise_on_error=False,

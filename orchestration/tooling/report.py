@@ -106,7 +106,9 @@ def _money(x: float | None) -> str:
     return "n/a" if x is None else f"{x:,.0f}"
 
 
-def format_summary(s: KpiSummary) -> str:
+def format_summary(s: KpiSummary, *, with_path: bool = True) -> str:
+    """The summary's lines; ``with_path=False`` leaves the published file's line out (a run prints it
+    with the other paths)."""
     lines = [
         "KPI summary (published warehouse)",
         f"  bookings, all periods         {_money(s.bookings_total)} USD",
@@ -130,7 +132,8 @@ def format_summary(s: KpiSummary) -> str:
     ]
     if s.objects_not_found and s.objects_not_found != "[]":
         lines.append(f"  objects not found             {s.objects_not_found}")
-    lines.append(f"  published file                {s.published_path} (at {s.last_published_at} UTC)")
+    if with_path:
+        lines.append(f"  published file                {s.published_path} (at {s.last_published_at} UTC)")
     return "\n".join(lines)
 
 

@@ -11,9 +11,17 @@ import duckdb
 
 from orchestration.ingestion import rejects
 
+#: A failed check's description on the command line is cut here (the whole one is in the run's log).
+MAX_DESCRIPTION = 300
+
+
+def _cut(text: str, limit: int = MAX_DESCRIPTION) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 def failed_checks(result: dg.ExecuteInProcessResult | None) -> list[str]:
-    """``asset / check: description`` of each failed check of error severity."""
+    """``asset / check: description`` of each failed check of error severity (cut to two lines)."""
     if result is None:
         return []
     lines = []
@@ -23,11 +31,11 @@ def failed_checks(result: dg.ExecuteInProcessResult | None) -> list[str]:
             if not what:
                 meta = e.metadata.get("batch_error") or e.metadata.get("failed_expectations")
                 what = str(getattr(meta, "value", meta) or "")
-            lines.append(f"{'/'.join(e.asset_key.path)} {e.check_name}: {what}".rstrip(": "))
+            lines.append(f"{'/'.join(e.asset_key.path)} {e.check_name}: {_cut(what)}".rstrip(": "))
     return lines
 
 
-def warning_lines(result: dg.ExecuteInProcessResult | None, limit: int = 15) -> list[str]:
+def warning_lines(result: dg.ExecuteInProcessResult | None, limit: int | None = 15) -> list[str]:
     """Failed checks that did not block the publish (landing warnings, freshness, dbt warn tests), so a
     successful run still says what to look at."""
     if result is None:
@@ -39,9 +47,9 @@ def warning_lines(result: dg.ExecuteInProcessResult | None, limit: int = 15) -> 
         f"  {'/'.join(e.asset_key.path)} {e.check_name}: {(e.description or '').strip()[:160]}".rstrip(": ")
         for e in sorted(failed, key=lambda e: (e.check_name != "freshness", e.asset_key.path, e.check_name))
     ]
-    return lines[:limit] + (
-        [f"  ... and {len(lines) - limit} more (main.check_results)"] if len(lines) > limit else []
-    )
+    if limit is None or len(lines) <= limit:
+        return lines
+    return [*lines[:limit], f"  ... and {len(lines) - limit} more (main.check_results)"]
 
 
 def loaded_reject_lines(warehouse: Path, limit: int = 3) -> list[str]:
@@ -68,6 +76,10 @@ def refused_reject_reasons(warehouse: Path, limit: int = 5) -> list[rejects.Reje
         return []  # no rejects table yet, or the file is held by another writer
 
 
+#: Errors a failed check reports better: a dg.Failure of ours, Dagster's "blocking check failed".
+_REPORTED_BY_CHECKS = ("Failure", "DagsterAssetCheckFailedError")
+
+
 def _dagster_wrapper(cls_name: str | None, message: str) -> bool:
     """Whether an error is Dagster's wrapper around the step's own (execution error, exhausted retries)."""
     if cls_name == "Failure":  # raised by our code, reported by its check
@@ -91,7 +103,7 @@ def step_errors(result: dg.ExecuteInProcessResult | None) -> list[str]:
             error is not None and error.cause is not None and _dagster_wrapper(error.cls_name, error.message)
         ):
             error = error.cause
-        if error is None or error.cls_name == "Failure":  # a dg.Failure is reported by its failed check
+        if error is None or error.cls_name in _REPORTED_BY_CHECKS:
             continue
         first = (error.message.strip().splitlines() or [error.cls_name or "error"])[0]
         cls, sep, text = first.partition(": ")

@@ -22,7 +22,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from orchestration.contract import LINEAGE_COLUMNS, LOAD_AUDIT_TABLE, OBJECTS, RAW_SCHEMA, LandingObject
+from orchestration.contract import (
+    LINEAGE_COLUMNS,
+    LOAD_AUDIT_TABLE,
+    OBJECTS,
+    RAW_SCHEMA,
+    REJECTS_TABLE,
+    LandingObject,
+)
 from orchestration.settings import PROJECT_ROOT
 
 SOURCES_YAML = PROJECT_ROOT / "models" / "staging" / "salesforce" / "_salesforce__sources.yml"
@@ -55,14 +62,16 @@ if target.type == 'spark' else target.database) }}"
     tables:
 """
 
-# The loader's own bookkeeping table: not a landing object, so not in the contract's OBJECTS.
-_LOAD_AUDIT = f"""\
+# The loader's own bookkeeping tables (orchestration/ingestion/schema.py): not landing objects, so not
+# in the contract's OBJECTS.
+_LOADER_TABLES = f"""\
       - name: load_audit
         identifier: {LOAD_AUDIT_TABLE}
         description: >
           The loader's audit: one row per object and extract date loaded (source, loaded and rejected row
           counts, `loaded_at`). Incremental `base_` models read it to find extract dates reloaded since
-          their last build. Written by orchestration/ingestion/, not a landing object.
+          their last build; stg_salesforce__load_audits publishes it (core.dq_load_batches). Written by
+          orchestration/ingestion/, not a landing object.
         meta:
           dagster:
             asset_key: ["{RAW_SCHEMA}", "{LOAD_AUDIT_TABLE}"]
@@ -71,8 +80,46 @@ _LOAD_AUDIT = f"""\
             description: "Landing object name (e.g. `Lead`)."
           - name: extract_date
             description: "Extract date of the batch."
+          - name: source_files
+            description: "Files the batch read."
+          - name: source_rows
+            description: "Data rows in the batch's files (source rows = loaded rows + rejected rows)."
+          - name: loaded_rows
+            description: "Rows loaded into the object's raw table."
+          - name: rejected_rows
+            description: "Rows rejected: distinct file and line among the committed rejects."
           - name: loaded_at
             description: "When the batch was loaded (UTC)."
+      - name: rejects
+        identifier: {REJECTS_TABLE}
+        description: >
+          The loader's rejects: one row per rejected cell (or per whole row: a ragged CSV row, a broken
+          JSON line, a conflicting duplicate) with its file, line, column, value and reason. A row with
+          two bad cells has two rejects. `committed` is false for the rejects of a refused load (the
+          batch was not loaded). Written by orchestration/ingestion/, not a landing object;
+          summarised for BI by core.dq_load_rejects.
+        meta:
+          dagster:
+            asset_key: ["{RAW_SCHEMA}", "{REJECTS_TABLE}"]
+        columns:
+          - name: object
+            description: "Landing object name (e.g. `Lead`)."
+          - name: extract_date
+            description: "Extract date of the batch."
+          - name: source_file
+            description: "File of the rejected row, relative to the landing folder."
+          - name: source_line
+            description: "Line (CSV/JSONL) or row number (Parquet) of the row in its file."
+          - name: column_name
+            description: "Raw column of the rejected cell; null when the whole row is rejected."
+          - name: value
+            description: "The rejected value as written in the file (a whole-row reject: its first line)."
+          - name: reason
+            description: "Why it was rejected."
+          - name: loaded_at
+            description: "When the load that rejected it ran (UTC)."
+          - name: committed
+            description: "False for the rejects of a refused load (kept after its rollback), else true."
 """
 
 
@@ -119,8 +166,9 @@ def _table_block(obj: LandingObject) -> str:
 
 
 def render_sources_yaml(objects: Sequence[LandingObject] = OBJECTS) -> str:
-    """The dbt sources YAML of the raw schema, one table per landing object plus the load audit."""
-    return _SOURCES_HEAD + "".join(_table_block(o) for o in objects) + _LOAD_AUDIT
+    """The dbt sources YAML of the raw schema, one table per landing object plus the loader's audit and
+    rejects."""
+    return _SOURCES_HEAD + "".join(_table_block(o) for o in objects) + _LOADER_TABLES
 
 
 # --- KPI definitions document from the dbt doc blocks ------------------------------------------------

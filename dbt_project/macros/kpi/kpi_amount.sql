@@ -1,6 +1,7 @@
-{#- Amount columns of the marts have one explicit type on every engine (numeric(28, 6)), instead of
-    whatever sum() of the fact's type yields there (unconstrained numeric on PostgreSQL, decimal(38, x)
-    on DuckDB), so BI tools and unit tests see the same column everywhere. -#}
+{#- Amount columns of the marts have one explicit type on every engine (decimal(18, 2), `money`), instead
+    of whatever sum() of the fact's type yields there (unconstrained numeric on PostgreSQL, decimal(38, 2)
+    on DuckDB), so BI tools, unit tests and the enforced contracts see the same column everywhere. A sum of
+    the facts' cents is exact; an average, median or per-rep amount is rounded to the cent here. -#}
 {% macro kpi_amount(expression) -%}
-    cast({{ expression }} as {{ dbt.type_numeric() }})
+    {{ money(expression) }}
 {%- endmacro %}

@@ -20,7 +20,7 @@ final as (
         accounts.account_type,
         accounts.billing_country,
         accounts.number_of_employees,
-        accounts.annual_revenue,
+        {{ money('accounts.annual_revenue') }} as annual_revenue,
         coalesce(accounts.segment, 'Unknown') as segment,
         account_territories.territory_id,
         account_territories.territory_source,

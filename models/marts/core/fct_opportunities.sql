@@ -122,7 +122,7 @@ final as (
         forecast_category,
         probability,
         currency_code,
-        amount,
+        {{ money('amount') }} as amount,
         conversion_rate,
         conversion_rate_source,
         amount_corporate,
@@ -136,8 +136,9 @@ final as (
         -- in dq_findings. 0 (closed the day it was created) is a valid cycle.
         {%- set cycle_days = dbt.datediff('created_date', 'close_date', 'day') %}
         case
+            -- bigint on every engine (PostgreSQL's date difference is an integer)
             when is_closed and {{ cycle_days }} >= 0
-                then {{ cycle_days }}
+                then cast({{ cycle_days }} as bigint)
         end as cycle_days,
         coalesce(is_closed and {{ cycle_days }} < 0, false) as has_negative_cycle,
         is_owner_missing,

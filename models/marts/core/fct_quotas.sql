@@ -100,7 +100,7 @@ final as (
         '{{ var("quota_period") }}' as period_type,
         forecasting_type_id,
         currency_code,
-        quota_amount,
+        {{ money('quota_amount') }} as quota_amount,
         conversion_rate,
         conversion_rate_source,
         {{ corporate_amount('quota_amount') }} as quota_amount_corporate

@@ -46,11 +46,11 @@ final as (
         touch_bucket,
         touch_bucket_order,
         count(*) as closed_opportunity_count,
-        sum({{ kpi_flag('is_won') }}) as won_opportunity_count,
-        sum({{ kpi_flag('not is_won') }}) as lost_opportunity_count,
-        sum(touch_count) as touch_count,
-        sum(case when is_won then touch_count else 0 end) as won_touch_count,
-        sum(case when not is_won then touch_count else 0 end) as lost_touch_count,
+        cast(sum({{ kpi_flag('is_won') }}) as bigint) as won_opportunity_count,
+        cast(sum({{ kpi_flag('not is_won') }}) as bigint) as lost_opportunity_count,
+        cast(sum(touch_count) as bigint) as touch_count,
+        cast(sum(case when is_won then touch_count else 0 end) as bigint) as won_touch_count,
+        cast(sum(case when not is_won then touch_count else 0 end) as bigint) as lost_touch_count,
         {{ kpi_safe_divide('sum(' ~ kpi_flag('is_won') ~ ')', 'count(*)') }} as win_rate
     from bucketed
     group by touch_bucket, touch_bucket_order

@@ -29,8 +29,8 @@ cohorts as (
         cohort_month as month_start,
         lead_source,
         count(*) as leads_created_count,
-        sum({{ kpi_flag('is_converted') }}) as leads_converted_count,
-        sum({{ kpi_flag('is_disqualified') }}) as leads_disqualified_count
+        cast(sum({{ kpi_flag('is_converted') }}) as bigint) as leads_converted_count,
+        cast(sum({{ kpi_flag('is_disqualified') }}) as bigint) as leads_disqualified_count
     from lead_milestones
     -- a lead without CreatedDate has no cohort: it stays out of the cohort counts (still in fct_leads and
     -- in the MQL counts when it reached MQL)
@@ -62,7 +62,7 @@ mql_months as (
         lead_source,
         count(*) as leads_reached_mql_count,
         count(reached_sql_at) as mql_reached_sql_count,
-        sum({{ kpi_flag('is_mql_skipped') }}) as mql_skipped_count,
+        cast(sum({{ kpi_flag('is_mql_skipped') }}) as bigint) as mql_skipped_count,
         cast({{ kpi_percentile_cont(0.5, 'days_mql_to_sql') }} as {{ type_double() }}) as median_days_mql_to_sql
     from mql_leads
     group by mql_month, lead_source

@@ -130,23 +130,25 @@ counted as (
         stage_cohorts.stage_order,
         stage_cohorts.is_won as is_won_stage,
         count(opportunity_outcomes.opportunity_id) as reached_count,
-        sum(case when opportunity_outcomes.furthest_stage_order > stage_cohorts.stage_order then 1 else 0 end)
-            as moved_on_count,
-        sum(case
+        cast(sum(case
+            when opportunity_outcomes.furthest_stage_order > stage_cohorts.stage_order then 1
+            else 0
+        end) as bigint) as moved_on_count,
+        cast(sum(case
             when opportunity_outcomes.furthest_stage_order = stage_cohorts.stage_order
                 and opportunity_outcomes.outcome = 'lost' then 1
             else 0
-        end) as lost_count,
-        sum(case
+        end) as bigint) as lost_count,
+        cast(sum(case
             when opportunity_outcomes.furthest_stage_order = stage_cohorts.stage_order
                 and opportunity_outcomes.outcome = 'open' then 1
             else 0
-        end) as open_count,
-        sum(case
+        end) as bigint) as open_count,
+        cast(sum(case
             when opportunity_outcomes.furthest_stage_order = stage_cohorts.stage_order
                 and opportunity_outcomes.outcome = 'won' then 1
             else 0
-        end) as won_count
+        end) as bigint) as won_count
     from stage_cohorts
     left join opportunity_outcomes
         on stage_cohorts.cohort_quarter = opportunity_outcomes.cohort_quarter

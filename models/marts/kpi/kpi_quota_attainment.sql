@@ -120,13 +120,13 @@ final as (
         rep_periods.won_deal_count,
         {{ kpi_safe_divide('rep_periods.bookings_amount_corporate', 'rep_periods.quota_amount_corporate') }}
             as quota_attainment,
-        {{ kpi_flag('rep_periods.quota_amount_corporate > 0') }} as has_quota_count,
+        cast({{ kpi_flag('rep_periods.quota_amount_corporate > 0') }} as bigint) as has_quota_count,
         -- attainment >= 1, written without the division
-        case
+        cast(case
             when rep_periods.quota_amount_corporate > 0
                 and rep_periods.bookings_amount_corporate >= rep_periods.quota_amount_corporate then 1
             else 0
-        end as is_at_quota_count
+        end as bigint) as is_at_quota_count
     from rep_periods
     left join reps
         on rep_periods.rep_id = reps.rep_id

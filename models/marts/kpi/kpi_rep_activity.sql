@@ -20,7 +20,7 @@ weekly as (
         week_start,
         category,
         count(*) as activity_count,
-        sum({{ kpi_flag('is_customer_touch') }}) as customer_touch_count,
+        cast(sum({{ kpi_flag('is_customer_touch') }}) as bigint) as customer_touch_count,
         coalesce({{ kpi_exact_sum('duration_minutes') }}, 0) as duration_minutes,
         coalesce({{ kpi_exact_sum('case when is_selling then duration_minutes end') }}, 0) as selling_minutes
     from activities

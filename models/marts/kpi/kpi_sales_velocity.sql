@@ -68,13 +68,13 @@ components as (
     select
         rep_id,
         segment,
-        sum({{ kpi_flag('is_open') }}) as open_opportunity_count,
-        sum({{ kpi_flag('is_closed_in_window') }}) as closed_count,
-        sum({{ kpi_flag('is_won_in_window') }}) as won_count,
+        cast(sum({{ kpi_flag('is_open') }}) as bigint) as open_opportunity_count,
+        cast(sum({{ kpi_flag('is_closed_in_window') }}) as bigint) as closed_count,
+        cast(sum({{ kpi_flag('is_won_in_window') }}) as bigint) as won_count,
         {{ kpi_amount('coalesce(sum(case when is_won_in_window then amount_corporate end), 0)') }}
             as won_amount_corporate,
         count(case when is_won_in_window then amount_corporate end) as won_with_amount_count,
-        coalesce(sum(case when is_won_in_window then cycle_days end), 0) as won_cycle_days_sum,
+        cast(coalesce(sum(case when is_won_in_window then cycle_days end), 0) as bigint) as won_cycle_days_sum,
         count(case when is_won_in_window then cycle_days end) as won_with_cycle_count
     from windowed
     group by rep_id, segment
@@ -112,13 +112,18 @@ final as (
         rates.won_cycle_days_sum,
         rates.won_with_cycle_count,
         rates.win_rate,
-        rates.avg_deal_size_corporate,
+        -- money, rounded to the cent; the velocity is computed from the exact average, then rounded
+        {{ kpi_amount('rates.avg_deal_size_corporate') }} as avg_deal_size_corporate,
         rates.avg_sales_cycle_days,
+        -- the cast wraps the whole case, so that PostgreSQL keeps the column's scale (2)
+        {%- set velocity %}
         case
             when rates.avg_deal_size_corporate > 0 and rates.avg_sales_cycle_days > 0
                 then {{ kpi_safe_divide('rates.open_opportunity_count * rates.win_rate * rates.avg_deal_size_corporate',
                     'rates.avg_sales_cycle_days') }}
-        end as sales_velocity_corporate_per_day
+        end
+        {%- endset %}
+        {{ kpi_amount(velocity) }} as sales_velocity_corporate_per_day
     from rates
     cross join window_bounds
     left join reps

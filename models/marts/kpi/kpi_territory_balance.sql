@@ -120,8 +120,8 @@ combined as (
         territory_quarters.territory_id,
         territory_quarters.territory_name,
         territory_quarters.quarter_start,
-        coalesce(territory_accounts.account_count, 0) as account_count,
-        coalesce(territory_reps.rep_count, 0) as rep_count,
+        cast(coalesce(territory_accounts.account_count, 0) as bigint) as account_count,
+        cast(coalesce(territory_reps.rep_count, 0) as bigint) as rep_count,
         {{ kpi_amount('coalesce(opportunity_quarters.open_pipeline_amount_corporate, 0)') }}
             as open_pipeline_amount_corporate,
         {{ kpi_amount('coalesce(opportunity_quarters.bookings_amount_corporate, 0)') }} as bookings_amount_corporate,
@@ -182,7 +182,24 @@ indexed as (
 final as (
 
     select
-        *,
+        territory_id,
+        territory_name,
+        quarter_start,
+        account_count,
+        rep_count,
+        open_pipeline_amount_corporate,
+        bookings_amount_corporate,
+        quota_amount_corporate,
+        quota_attainment,
+        accounts_per_rep,
+        -- per-rep amounts are money, rounded to the cent here; the indices above use the exact values
+        {{ kpi_amount('open_pipeline_per_rep_corporate') }} as open_pipeline_per_rep_corporate,
+        {{ kpi_amount('bookings_per_rep_corporate') }} as bookings_per_rep_corporate,
+        {{ kpi_amount('quota_per_rep_corporate') }} as quota_per_rep_corporate,
+        accounts_per_rep_index,
+        open_pipeline_per_rep_index,
+        bookings_per_rep_index,
+        quota_per_rep_index,
         {{ kpi_band_flag('accounts_per_rep_index') }} as is_accounts_out_of_band,
         {{ kpi_band_flag('open_pipeline_per_rep_index') }} as is_open_pipeline_out_of_band,
         {{ kpi_band_flag('bookings_per_rep_index') }} as is_bookings_out_of_band,

@@ -43,8 +43,8 @@ counted as (
 
     select
         {{ dimensions | join(',\n        ') }},
-        sum({{ kpi_flag('is_won') }}) as won_count,
-        sum({{ kpi_flag('not is_won') }}) as lost_count,
+        cast(sum({{ kpi_flag('is_won') }}) as bigint) as won_count,
+        cast(sum({{ kpi_flag('not is_won') }}) as bigint) as lost_count,
         count(*) as closed_count,
         {{ kpi_amount('coalesce(sum(case when is_won then amount_corporate end), 0)') }} as won_amount_corporate,
         {{ kpi_amount('coalesce(sum(case when not is_won then amount_corporate end), 0)') }}

@@ -1,11 +1,12 @@
 """Everything the dashboard shows, read from the PUBLISHED file in one short read-only session.
 
-Every figure comes from a KPI mart (``marts.kpi_*``), the data-quality tables (``core.dq_*``) or the
-publish history (``main.run_history``, ``main.check_results``). Roll-ups re-aggregate a mart's additive
-columns the way docs/KPI_DEFINITIONS.md prescribes (a rate = sum(numerator) / sum(denominator) over
-the rows; medians only at their own grain); nothing is recomputed from the facts. The connection is
-opened read-only and closed before any chart is drawn: a publish replaces the file by atomic rename, and
-a reader must not hold the old snapshot longer than it needs.
+Every figure comes from a KPI mart (``marts.kpi_*``), the data-quality tables (``core.dq_*``: findings,
+unmapped values, the loader's batches and rejects) or the publish history (``main.run_history``,
+``main.check_results``). Roll-ups re-aggregate a mart's additive columns the way
+docs/KPI_DEFINITIONS.md prescribes (a rate = sum(numerator) / sum(denominator) over the rows; medians
+only at their own grain); nothing is recomputed from the facts. The connection is opened read-only and
+closed before any chart is drawn: a publish replaces the file by atomic rename, and a reader must not
+hold the old snapshot longer than it needs.
 """
 
 from __future__ import annotations
@@ -197,6 +198,25 @@ QUERIES: dict[str, tuple[str, str]] = {
         "select object, field, value, row_count, suggested_seed_line from core.dq_unmapped_values "
         "order by row_count desc, object, field, value",
     ),
+    # Every source row is loaded or rejected: the loader's audit, summed per object.
+    "dq_load_objects": (
+        "core.dq_load_batches",
+        "select object, count(*)::bigint as batches, sum(source_row_count)::bigint as source_rows, "
+        "sum(loaded_row_count)::bigint as loaded_rows, sum(rejected_row_count)::bigint as rejected_rows "
+        "from core.dq_load_batches group by 1 order by 1",
+    ),
+    # The most frequent reject reasons with their first example (by extract date, file and line), the
+    # rejects of refused loads (whose batch was not loaded) apart. A reject is a cell: a row may have two.
+    "dq_reject_reasons": (
+        "core.dq_load_rejects",
+        "with ranked as (select *, row_number() over (partition by object, reason, is_committed "
+        "order by extract_date, example_source_file, example_source_line) as n from core.dq_load_rejects) "
+        "select object, reason, is_committed, sum(reject_count)::bigint as rejects, "
+        "max(case when n = 1 then coalesce(example_source_file, '?') "
+        "|| coalesce(':' || example_source_line::varchar, '') || coalesce(' ' || column_name, '') "
+        "|| coalesce(' = ' || left(example_value, 60), '') end) "
+        "as example from ranked group by 1, 2, 3 order by rejects desc, 1, 2 limit 8",
+    ),
     "failed_checks": (
         "main.check_results",
         "select asset_key, check_name, severity, description from main.check_results "
@@ -205,9 +225,17 @@ QUERIES: dict[str, tuple[str, str]] = {
     ),
 }
 
-#: Tables a published file may hold its rejected rows in (``raw._rejects`` lives in the working
-#: warehouse; a publish that copies it, or a per-reason summary, is picked up by these names).
-REJECT_TABLES = ("_rejects", "rejects")
+
+#: Where the reporting date comes from, in order (the last one: its latest close month).
+AS_OF_TABLES = ("marts.kpi_pipeline_coverage", "marts.kpi_sales_velocity", "marts.kpi_bookings")
+#: The publish history (written by the publish step, not a dbt model): the header's latest publish.
+RUN_HISTORY_TABLE = "main.run_history"
+
+
+def tables_read() -> set[str]:
+    """Every table the dashboard reads (``schema.table``). dbt's exposure ``kpi_dashboard``
+    (models/exposures.yml) lists the dbt models among them: tests/test_docs.py holds the two equal."""
+    return {table for table, _ in QUERIES.values()} | set(AS_OF_TABLES) | {RUN_HISTORY_TABLE}
 
 
 @dataclass(frozen=True)
@@ -221,13 +249,6 @@ class PublishInfo:
     publishes: int  # rows of main.run_history: publishes this file's history holds
 
 
-@dataclass(frozen=True)
-class Rejects:
-    table: str  # schema.table it was read from
-    rows: int
-    top_reasons: list[tuple[str, str, int]]  # (object, reason, rows)
-
-
 @dataclass
 class DashboardData:
     published_path: Path
@@ -238,7 +259,6 @@ class DashboardData:
     frames: dict[str, pd.DataFrame | None] = field(default_factory=dict)
     #: Table -> row count, for every table the queries read that the published file holds.
     table_rows: dict[str, int] = field(default_factory=dict)
-    rejects: Rejects | None = None
 
     def quarters(self) -> tuple[date | None, date | None]:
         """First day of the reporting date's quarter and of the quarter before."""
@@ -257,24 +277,26 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 def _as_of(con: duckdb.DuckDBPyConnection, tables: set[str]) -> tuple[date | None, str]:
     """The marts' reporting date (dbt var ``as_of_date``, or the latest date in the data)."""
-    for table in ("marts.kpi_pipeline_coverage", "marts.kpi_sales_velocity"):
+    *with_as_of, bookings = AS_OF_TABLES
+    for table in with_as_of:
         if table in tables:
             row = con.execute(f"select max(as_of_date) from {table}").fetchone()
             if row and row[0] is not None:
                 return row[0], f"as_of_date of {table}"
-    if "marts.kpi_bookings" in tables:
-        row = con.execute("select max(close_month) from marts.kpi_bookings").fetchone()
+    if bookings in tables:
+        row = con.execute(f"select max(close_month) from {bookings}").fetchone()
         if row and row[0] is not None:
-            return row[0], "latest close month of marts.kpi_bookings"
+            return row[0], f"latest close month of {bookings}"
     return None, "no KPI mart carries a reporting date"
 
 
 def _publish_info(con: duckdb.DuckDBPyConnection, tables: set[str]) -> PublishInfo | None:
-    if "main.run_history" not in tables:
+    if RUN_HISTORY_TABLE not in tables:
         return None
     row = con.execute(
         "select run_id, published_at, partition_range, checks_passed, checks_failed, objects_not_found, "
-        "(select count(*) from main.run_history) from main.run_history order by published_at desc limit 1"
+        f"(select count(*) from {RUN_HISTORY_TABLE}) from {RUN_HISTORY_TABLE} "
+        "order by published_at desc limit 1"
     ).fetchone()
     if row is None:
         return None
@@ -283,33 +305,6 @@ def _publish_info(con: duckdb.DuckDBPyConnection, tables: set[str]) -> PublishIn
     except ValueError:
         missing = [row[5]]
     return PublishInfo(row[0], row[1], row[2] or "", row[3] or 0, row[4] or 0, missing, int(row[6]))
-
-
-def _rejects(con: duckdb.DuckDBPyConnection, tables: set[str]) -> Rejects | None:
-    found = sorted(t for t in tables if t.split(".", 1)[1] in REJECT_TABLES)
-    if not found:
-        return None
-    table = found[0]
-    columns = {
-        r[0]
-        for r in con.execute(
-            "select column_name from duckdb_columns() where schema_name || '.' || table_name = ?", [table]
-        ).fetchall()
-    }
-    where = "where committed" if "committed" in columns else ""
-    # Rows, not cells: a row with two bad cells has two reject rows with the same file and line.
-    key = "distinct source_file, source_line" if {"source_file", "source_line"} <= columns else "*"
-    (rows,) = con.execute(f"select count(*) from (select {key} from {table} {where})").fetchone() or (0,)
-    top: list[tuple[str, str, int]] = []
-    if {"object", "reason"} <= columns:
-        top = [
-            (str(o), str(r), int(n))
-            for o, r, n in con.execute(
-                f"select object, reason, count(*) from {table} {where} group by 1, 2 order by 3 desc, 1, 2 "
-                "limit 5"
-            ).fetchall()
-        ]
-    return Rejects(table, int(rows), top)
 
 
 def read_published(path: Path) -> DashboardData:
@@ -331,7 +326,6 @@ def read_published(path: Path) -> DashboardData:
                 (data.table_rows[table],) = con.execute(f"select count(*) from {table}").fetchone() or (0,)
             used = {k: v for k, v in params.items() if f"${k}" in sql}
             data.frames[name] = con.execute(sql, used).df()
-        data.rejects = _rejects(con, tables)
         return data
     finally:
         con.close()

@@ -159,22 +159,49 @@ def _frame_section(data: DashboardData, query: str, title: str, columns: list[st
     return f"<h3>{html.escape(title)} <span class='src'>{html.escape(table)}</span></h3>{body}"
 
 
+def _int(df: pd.DataFrame, column: str) -> int:
+    return int(df[column].sum()) if not df.empty else 0
+
+
+def rejects_section(data: DashboardData) -> str:
+    """Rows read, loaded and rejected per object, and the top reject reasons with an example."""
+    objects, reasons = data.frames.get("dq_load_objects"), data.frames.get("dq_reject_reasons")
+    sources = f"{QUERIES['dq_load_objects'][0]}, {QUERIES['dq_reject_reasons'][0]}"
+    head = f"<h3>Rejected rows <span class='src'>{html.escape(sources)}</span></h3>"
+    if objects is None or reasons is None:
+        return head + (
+            "<p class='missing'>Not in the published file (published before the loader's rejects were): "
+            "rejected rows are in <code>raw._rejects</code> of the working warehouse.</p>"
+        )
+    body = (
+        f"<p><b>{_int(objects, 'rejected_rows'):,}</b> source rows rejected of "
+        f"{_int(objects, 'source_rows'):,} read ({_int(objects, 'loaded_rows'):,} loaded): every row of a "
+        "loaded batch is loaded or rejected.</p>"
+    )
+    # Objects with rejects only: the line above already says the others loaded every row.
+    rejecting = objects[objects["rejected_rows"] > 0]
+    if not rejecting.empty:
+        counts = ["batches", "source_rows", "loaded_rows", "rejected_rows"]
+        shown = rejecting.assign(**{c: rejecting[c].map(lambda n: f"{int(n):,}") for c in counts})
+        others = len(objects) - len(rejecting)
+        body += _table(shown, ["object", *counts]) + (
+            f"<p>The other {others} object{'s' if others > 1 else ''} loaded every row.</p>" if others else ""
+        )
+    if reasons.empty:
+        return head + body + "<p>No rejects.</p>"
+    shown = reasons.assign(
+        batch=reasons["is_committed"].map(lambda c: "loaded" if c else "refused (not loaded)")
+    )
+    return (
+        head
+        + body
+        + "<p>Top reasons (rejected cells, or whole rows):</p>"
+        + _table(shown, ["object", "reason", "rejects", "batch", "example"])
+    )
+
+
 def data_quality(data: DashboardData) -> str:
-    parts = []
-    rej = data.rejects
-    if rej is None:
-        parts.append(
-            "<h3>Rejected rows</h3><p class='missing'>Not in the published file: rejected rows are in "
-            "<code>raw._rejects</code> of the working warehouse (the run summary lists the top reasons).</p>"
-        )
-    else:
-        reasons = "".join(
-            f"<li>{html.escape(o)}: {n:,} × {html.escape(r)}</li>" for o, r, n in rej.top_reasons
-        )
-        parts.append(
-            f"<h3>Rejected rows <span class='src'>{html.escape(rej.table)}</span></h3>"
-            f"<p><b>{rej.rows:,}</b> source rows rejected.</p><ul>{reasons}</ul>"
-        )
+    parts = [rejects_section(data)]
     parts.append(
         _frame_section(
             data,
@@ -219,7 +246,12 @@ def _count(data: DashboardData, query: str, column: str | None = None) -> str:
 
 
 def dq_summary(data: DashboardData) -> str:
-    rejected = "not in the published file" if data.rejects is None else f"{data.rejects.rows:,}"
+    objects = data.frames.get("dq_load_objects")
+    rejected = (
+        "not published"
+        if objects is None
+        else f"{_int(objects, 'rejected_rows'):,} of {_int(objects, 'source_rows'):,} source rows"
+    )
     return (
         f"rejected rows {rejected}; unmapped values {_count(data, 'dq_unmapped')} "
         f"({_count(data, 'dq_unmapped', 'row_count')} rows); findings with rows "

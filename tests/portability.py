@@ -58,7 +58,8 @@ def run_dbt(args: list[str], env: dict[str, str], target_path: Path) -> None:
 
 
 #: Relative and absolute tolerance of a floating-point or decimal value (about 6 significant digits;
-#: amounts are numeric(28, 6), whose last digit may round differently after a double computation).
+#: amounts are decimal(18, 2) now, but intermediate and exact-sum columns are numeric(28, 6), whose last
+#: digit may round differently after a double computation).
 REL_TOL, ABS_TOL = 1e-6, 1e-6
 
 Rows = list[tuple[Any, ...]]

@@ -32,7 +32,7 @@ from tests.conftest import DemoLanding, PipelineEnv
 # --- a hand-made published file ------------------------------------------------------------------------
 
 _D = "date"
-_N = "decimal(28,6)"
+_N = "decimal(18,2)"  # money, as the contracts publish it
 #: table -> (columns with types, rows). The columns are those the published marts have (a subset where
 #: the dashboard reads none of the rest). As of 2025-06-30: this quarter Q2, last quarter Q1.
 # fmt: off

@@ -6,6 +6,7 @@ check (a negative Amount that parses fine) is not published and the previous fil
 """
 
 import hashlib
+import os
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -206,3 +207,24 @@ def test_batch_missing_its_key_column_fails_its_check_and_is_not_published(env: 
 
 def test_every_run_carries_the_warehouse_writer_tag(first_run) -> None:
     assert WAREHOUSE_WRITER_TAG in first_run.instance.get_run_by_id(first_run.run_id).tags
+
+
+def test_a_cli_run_plans_each_asset_once_not_once_per_partition(first_run) -> None:
+    """The in-memory instance's run records ONE materialization-planned event per raw asset, carrying the
+    run's partition range, instead of one per asset and day (the per-partition events were a third of
+    `make run`); the switch is restored after the run."""
+    import dagster as dg
+
+    from orchestration.tooling.pipeline import PLANNED_SUBSET_ENV
+
+    planned = first_run.instance.get_records_for_run(
+        first_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit=100_000
+    ).records
+    account = [
+        r.event_log_entry.dagster_event.event_specific_data
+        for r in planned
+        if r.event_log_entry.dagster_event.asset_key == dg.AssetKey(["raw", "account"])
+    ]
+    assert len(account) == 1, f"{len(account)} planned events for raw/account"
+    assert len(account[0].partitions_subset.get_partition_keys()) == DAYS > 1
+    assert PLANNED_SUBSET_ENV not in os.environ

@@ -22,6 +22,8 @@ pytestmark = pytest.mark.e2e
 START = date(2025, 1, 1)
 DAYS = 40
 LAST = START + timedelta(days=DAYS - 1)
+#: The planned-events switch as the environment had it before any run of this module.
+PLANNED_SUBSET_BEFORE = os.environ.get("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS")
 
 
 def _sha(path: Path) -> str:
@@ -227,4 +229,4 @@ def test_a_cli_run_plans_each_asset_once_not_once_per_partition(first_run) -> No
     ]
     assert len(account) == 1, f"{len(account)} planned events for raw/account"
     assert len(account[0].partitions_subset.get_partition_keys()) == DAYS > 1
-    assert PLANNED_SUBSET_ENV not in os.environ
+    assert os.environ.get(PLANNED_SUBSET_ENV) == PLANNED_SUBSET_BEFORE  # restored

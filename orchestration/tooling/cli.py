@@ -140,7 +140,9 @@ def _demo_data(args: argparse.Namespace, tracker: StageTracker, log: RunLog) -> 
             "an empty folder for the demo, or run the pipeline on them with `sales-wh run`.",
             file=sys.stderr,
         )
-        return 2
+        from orchestration.tooling.run_output import EXIT_FOREIGN_LANDING
+
+        return EXIT_FOREIGN_LANDING
     import shutil
 
     tracker.begin(GENERATE)

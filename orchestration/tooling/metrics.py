@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,11 +90,20 @@ def validation_issues(manifest: SemanticManifest) -> tuple[bool, list[str]]:
 
 def current_manifest_path(target: str) -> Path:
     """The orchestrator's semantic manifest for dbt target ``target``, re-parsed first when a project file
-    changed since the last parse (``orchestration.defs.dbt_assets.prepare_manifest``)."""
-    from orchestration.defs.dbt_assets import prepare_manifest
+    changed since the last parse (``orchestration.defs.dbt_assets.prepare_manifest``).
 
-    project = prepare_manifest(target)
-    return Path(project.manifest_path).with_name("semantic_manifest.json")
+    The parse rewrites the pipeline's own ``target/`` files, so it happens only while holding the
+    warehouse's run lock: while a pipeline runs, the manifest it parsed is used as it is."""
+    from orchestration.defs.dbt_assets import dbt_target_path, prepare_manifest
+    from orchestration.settings import Settings
+    from orchestration.tooling.run_lock import WarehouseBusy, warehouse_run_lock
+
+    try:
+        with warehouse_run_lock(Settings.from_env().warehouse_path):
+            project = prepare_manifest(target)
+        return Path(project.manifest_path).with_name("semantic_manifest.json")
+    except WarehouseBusy:
+        return Path(dbt_target_path()) / "semantic_manifest.json"
 
 
 # --- planning and running a query --------------------------------------------------------------------------
@@ -211,6 +221,9 @@ def open_read_only(warehouse: Path, catalog: str) -> Any:
     try:
         con.execute(f"attach '{_sql_string(str(warehouse))}' as \"{catalog}\" (read_only)")
         con.execute(f'use "{catalog}"')
+        # A --where filter is SQL: no COPY ... TO, no ATTACH, no settings changed back, from here on.
+        con.execute("set enable_external_access = false")
+        con.execute("set lock_configuration = true")
     except duckdb.IOException as e:
         con.close()
         if "lock" in str(e).lower():
@@ -338,7 +351,7 @@ def _run(args: argparse.Namespace) -> int:
             limit=args.limit,
         )
     except MetricsError as e:
-        print(f"sales-wh metrics: {e}")
+        print(f"sales-wh metrics: {e}", file=sys.stderr)
         return e.exit_code
     if args.json:
         print(json.dumps(result.records(), default=str, indent=2))

@@ -8,6 +8,7 @@ to the console as well.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -18,7 +19,11 @@ from typing import Any
 from orchestration.settings import Settings
 from orchestration.tooling.pipeline import PipelineResult, RunObserver, new_run_id
 from orchestration.tooling.progress import PARSE, StageTracker
+from orchestration.tooling.run_lock import EXIT_BUSY
 from orchestration.tooling.runlog import RunLog
+
+#: ``sales-wh demo`` refuses a landing folder it did not write (its files are not demo data).
+EXIT_FOREIGN_LANDING = 2
 
 #: At most this many lines of warnings and of rejected rows on a successful run; the rest is in the log.
 MAX_WARNING_LINES = 4
@@ -74,7 +79,12 @@ class _Observer(RunObserver):
         self.tracker.plan(job, self.manifest, RAW_GROUP, PUBLISH_GROUP)
 
     def on_event(self, entry: Any) -> None:
-        self.log.on_event(entry)
+        # Dagster re-raises a listener's error into the step that logged the event (the dbt step among
+        # them): nothing here may raise. The tracker guards itself; the log's streams never raise.
+        try:
+            self.log.on_event(entry)
+        except Exception:  # noqa: BLE001
+            logging.getLogger(__name__).debug("run log: event not written", exc_info=True)
         self.tracker.on_event(entry)
 
 
@@ -91,11 +101,14 @@ def run_with_progress(
         tracker = StageTracker(out, demo=before is not None)
         try:
             with _env(DBT_USE_COLORS="false"):
-                if before is not None:
-                    code = before(tracker, log)
-                    if code is not None:
-                        return code
-                return _run(start, end, record=record, wait=wait, verbose=verbose, tracker=tracker, log=log)
+                code = before(tracker, log) if before is not None else None
+                if code is None:
+                    code = _run(
+                        start, end, record=record, wait=wait, verbose=verbose, tracker=tracker, log=log
+                    )
+                if code in (EXIT_FOREIGN_LANDING, EXIT_BUSY):
+                    log.discard()  # nothing ran: the console message is all there is
+                return code
         except Exception as exc:
             tracker.finish(False)
             log.exception(exc)
@@ -119,7 +132,7 @@ def _run(
     tracker: StageTracker,
     log: RunLog,
 ) -> int:
-    from orchestration.tooling.run_lock import EXIT_BUSY, LockHolder, WarehouseBusy, warehouse_run_lock
+    from orchestration.tooling.run_lock import LockHolder, WarehouseBusy, warehouse_run_lock
 
     settings = Settings.from_env()
 

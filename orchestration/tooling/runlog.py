@@ -71,6 +71,40 @@ def _event_error(event: Any) -> str | None:
     return None
 
 
+class _Guarded:
+    """A stream whose writes never raise. The run log is written from inside Dagster's event listener and
+    from dbt's output stream (dagster-dbt writes it to ``sys.stdout``): an error there (a full disk, a
+    console closed by ``| head``) would end dagster-dbt's reading of dbt's pipe and leave dbt blocked on
+    it, holding the warehouse. So the first error stops writing to that stream and says so once."""
+
+    def __init__(self, stream: IO[str], name: str) -> None:
+        self._stream, self._name, self._broken = stream, name, False
+
+    def _failed(self, exc: BaseException) -> None:
+        self._broken = True
+        with contextlib.suppress(Exception):
+            console = sys.__stderr__ or sys.stderr
+            console.write(f"warning: no longer writing the run's output to {self._name}: {exc}\n")
+
+    def write(self, text: str) -> int:
+        if not self._broken:
+            try:
+                self._stream.write(text)
+            except (OSError, ValueError) as exc:
+                self._failed(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._broken:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError) as exc:
+                self._failed(exc)
+
+    def isatty(self) -> bool:
+        return False
+
+
 class _Tee:
     """A text stream writing to several streams (the log, and the console with ``--verbose``)."""
 
@@ -98,9 +132,12 @@ class RunLog:
         self.verbose = verbose
         self.path = logs_dir() / log_file_name(run_id, datetime.now(UTC))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = self.path.open("a", encoding="utf-8", buffering=1)
-        self._console = console if console is not None else sys.stdout
-        self.stream: IO[str] = _Tee(self._file, self._console) if verbose else self._file  # type: ignore[assignment]
+        self._handle: IO[str] = self.path.open("a", encoding="utf-8", buffering=1)
+        self._file: IO[str] = _Guarded(self._handle, str(self.path))  # type: ignore[assignment]
+        console_stream = _Guarded(console if console is not None else sys.stdout, "the console")
+        self.stream: IO[str] = (
+            _Tee(self._file, console_stream) if verbose else self._file  # type: ignore[arg-type,assignment]
+        )
 
     def write(self, line: str) -> None:
         """One line into the log (and onto the console with ``verbose``)."""
@@ -133,7 +170,13 @@ class RunLog:
                 yield
 
     def close(self) -> None:
-        self._file.close()
+        self._handle.close()
+
+    def discard(self) -> None:
+        """Close and remove the log: the command ended before anything ran (a busy warehouse, a landing
+        folder the demo did not write), and its message on the console says all there is."""
+        self.close()
+        self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> RunLog:
         return self

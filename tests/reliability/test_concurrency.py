@@ -146,11 +146,14 @@ def test_cli_exits_3_with_the_message_and_no_traceback_before_opening_dagster_ho
     monkeypatch.setenv("SALES_WH_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.setenv("SALES_WH_LANDING_DIR", str(tmp_path / "landing"))
     monkeypatch.setenv("SALES_WH_PUBLISHED", str(tmp_path / "published.duckdb"))
+    monkeypatch.setenv("SALES_WH_DATA_DIR", str(tmp_path / "data"))
     assert main(["run", "--start", "2025-01-01", "--record"]) == EXIT_BUSY
     err = capsys.readouterr().err
     assert f"pid {holder.process.pid}" in err and "--wait" in err and "Traceback" not in err
     # The lock is taken before DagsterInstance.get(): the new instance's storage was not created.
     assert list(home.iterdir()) == []
+    # Nothing ran, so no run log is left behind (a cron retrying during a long backfill piles none up).
+    assert list((tmp_path / "data" / "logs").glob("*.log")) == []
 
 
 # --- readers of the published file during publishes ------------------------------------------------------

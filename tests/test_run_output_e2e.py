@@ -97,6 +97,11 @@ def test_a_demo_prints_one_line_per_stage_then_the_summary_and_three_paths(demo)
     assert Path(published.split(": ", 1)[1].split(" (at ")[0].strip()) == base / "data" / "published.duckdb"
     log_file = _log_path(log)
     assert log_file.parent == base / "data" / "logs" and log_file.exists()
+    # The demo lands neither OpportunityStage nor LeadStatus: one warning line counts both, and the
+    # summary names them; the log keeps each with what its absence means.
+    absent = [line for line in lines if "not found in landing" in line]
+    assert len(absent) == 1 and "2 object(s) not found in landing" in absent[0], done.stdout
+    assert "OpportunityStage not found in landing (" in log_file.read_text()
 
 
 def test_the_demo_log_holds_dagster_events_and_dbt_output(demo) -> None:

@@ -225,6 +225,10 @@ def capped(lines: list[str], limit: int, where: str) -> list[str]:
     return [*lines[:limit], f"  ({len(lines) - limit} more in {where})"]
 
 
+#: The publish step's warning for an object absent from landing: "<Object> not found in landing (<effect>)".
+NOT_FOUND_MARK = " not found in landing ("
+
+
 def dagster_warning_lines(tracker: StageTracker) -> list[str]:
     """The run's Dagster warnings (an object not in landing, a column missing...), once each; the
     publish step's first (they are about what was published, e.g. files a killed publish left)."""
@@ -251,7 +255,17 @@ def success_report(
     lines = ["", _run_line(result, seconds)]
     dagster = dagster_warning_lines(tracker)
     published = [w for w in dagster if w.startswith(tuple(f"  {s}: " for s in _publish_steps(tracker)))]
-    warnings = published + warning_lines(result.result, limit=None) + dagster[len(published) :]
+    others = dagster[len(published) :]
+    # One line for the optional objects absent from landing: the summary names them ("objects not found")
+    # and the log says what each absence means; listed one by one they hid the checks that warned.
+    absent = [w for w in published if NOT_FOUND_MARK in w]
+    if absent:
+        step = absent[0].split(":")[0].strip()
+        published = [w for w in published if NOT_FOUND_MARK not in w] + [
+            f"  {step}: {len(absent)} object(s) not found in landing (named in the summary below; "
+            "what each absence means is in the log)"
+        ]
+    warnings = published + warning_lines(result.result, limit=None) + others
     if warnings:
         lines.append(f"Warnings ({len(warnings)}, published anyway; every check is in main.check_results):")
         lines += capped(warnings, MAX_WARNING_LINES, str(log.path))

@@ -1,5 +1,6 @@
 """Shared by the portability tests: build the models on DuckDB from generated demo data, run dbt on
-another engine, and compare every KPI mart between the two engines: every row and every column."""
+another engine, and compare every KPI mart (and the core facts of CORE_TABLES) between the two engines:
+every row and every column."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ from orchestration.warehouse import connect_warehouse
 def kpi_tables() -> list[str]:
     """Every KPI mart of the dbt project (models/marts/kpi/kpi_*.sql)."""
     return sorted(p.stem for p in (PROJECT_ROOT / "models" / "marts" / "kpi").glob("kpi_*.sql"))
+
+
+#: Core models compared like the marts, by their grain: their SQL is as engine-sensitive as a mart's
+#: (the daily pipeline rebuilds every past day from windows and date arithmetic). Lineage columns
+#: (`_built_at`, the build's time) are left out.
+CORE_TABLES: dict[str, list[str]] = {"fct_pipeline_daily": ["as_of_date", "opportunity_id"]}
 
 
 def build_duckdb_warehouse(tmp_path: Path, *, days: int = 60, seed: int = 11) -> Path:
@@ -67,9 +74,10 @@ Rows = list[tuple[Any, ...]]
 QueryOther = Callable[[list[str]], list[tuple[list[str], Rows]]]
 
 
-def mart_query(table: str, key: list[str]) -> str:
-    """The same query on every engine: every column of the mart, ordered by its grain."""
-    return f"select * from marts.{table} order by {', '.join(key)}"
+def mart_query(table: str, key: list[str], schema: str = "marts", columns: list[str] | None = None) -> str:
+    """The same query on every engine: every column of the mart (or ``columns``), ordered by its grain."""
+    select = ", ".join(columns) if columns else "*"
+    return f"select {select} from {schema}.{table} order by {', '.join(key)}"
 
 
 @dataclass(frozen=True)
@@ -81,25 +89,32 @@ class Mart:
     types: list[str]
     key: list[str]
     rows: Rows
+    schema: str = "marts"
 
     @property
     def query(self) -> str:
-        return mart_query(self.table, self.key)
+        if self.schema == "marts":
+            return mart_query(self.table, self.key)
+        return mart_query(self.table, self.key, self.schema, self.columns)
 
 
 def mart_key(table: str, columns: list[str]) -> list[str]:
     """The grain of a KPI mart: the columns of its ``unique_combination_of_columns`` test
-    (models/marts/kpi/_<table>.yml); every column when it has none."""
-    spec = yaml.safe_load((PROJECT_ROOT / "models" / "marts" / "kpi" / f"_{table}.yml").read_text())
-    for model in spec.get("models", []):
-        for test in model.get("data_tests", []) if model.get("name") == table else []:
-            if isinstance(test, dict) and "unique_combination_of_columns" in test:
-                return list(test["unique_combination_of_columns"]["arguments"]["combination_of_columns"])
+    (models/marts/kpi/_<table>.yml, else whichever YAML of the folder declares the model, as when one
+    file holds two marts); every column when it has none."""
+    folder = PROJECT_ROOT / "models" / "marts" / "kpi"
+    own = folder / f"_{table}.yml"
+    for path in [own] if own.exists() else sorted(folder.glob("_*.yml")):
+        spec = yaml.safe_load(path.read_text()) or {}
+        for model in spec.get("models", []):
+            for test in model.get("data_tests", []) if model.get("name") == table else []:
+                if isinstance(test, dict) and "unique_combination_of_columns" in test:
+                    return list(test["unique_combination_of_columns"]["arguments"]["combination_of_columns"])
     return columns
 
 
 def duckdb_marts(warehouse: Path) -> list[Mart]:
-    """Every KPI mart of the DuckDB warehouse, every row."""
+    """Every KPI mart and every table of CORE_TABLES of the DuckDB warehouse, every row."""
     duck = duckdb.connect(str(warehouse), read_only=True)
     marts = []
     try:
@@ -114,6 +129,20 @@ def duckdb_marts(warehouse: Path) -> list[Mart]:
             key = mart_key(table, names)
             rows = duck.execute(mart_query(table, key)).fetchall()
             marts.append(Mart(table, names, [t for _, t in cols], key, rows))
+        for table, key in CORE_TABLES.items():
+            cols = [
+                (c, t)
+                for c, t in duck.execute(
+                    "select column_name, data_type from information_schema.columns "
+                    "where table_schema = 'core' and table_name = ? order by ordinal_position",
+                    [table],
+                ).fetchall()
+                if not c.startswith("_")
+            ]
+            assert cols, f"core.{table} missing in DuckDB"
+            names = [c for c, _ in cols]
+            rows = duck.execute(mart_query(table, key, "core", names)).fetchall()
+            marts.append(Mart(table, names, [t for _, t in cols], key, rows, "core"))
     finally:
         duck.close()
     return marts
@@ -155,7 +184,7 @@ def compare_mart(mart: Mart, other_columns: list[str], other_rows: Rows, engine:
     the same grain keys, and per row every value equal after :func:`normalise` (floats within
     REL_TOL / ABS_TOL). Rows are matched by the grain, sorted in Python (engines order NULLs and text
     differently). The message names the table, the first differing row (its key) and column."""
-    where = f"marts.{mart.table}"
+    where = f"{mart.schema}.{mart.table}"
     other_columns = [c.lower() for c in other_columns]
     assert other_columns == mart.columns, (
         f"{where}: columns on DuckDB {mart.columns}, on {engine} {other_columns}"

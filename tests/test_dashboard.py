@@ -254,6 +254,34 @@ TABLES: dict[str, tuple[str, list[tuple[Any, ...]]]] = {
             ("Lead", "2025-06-30", "refused batch", "id", False, 1, 1, "Lead/l.csv", 2, "", "2025-07-01"),
         ],
     ),
+    # Q2 to date: 1000 open + 200 new + 100 pulled in + 50 up - 30 down - 120 pushed out - 400 won
+    # - 100 lost = 700 closing (the waterfall reconciles, as the mart's own test requires).
+    "marts.kpi_pipeline_changes": (
+        f"period_grain varchar, period_start {_D}, closing_as_of_date {_D}, "
+        + ", ".join(f"{m}_amount_corporate {_N}" for m in [
+            "opening", "new", "pulled_in", "reopened", "restored", "increased", "decreased",
+            "currency_change", "pushed_out", "won", "lost", "deleted", "closing"]),
+        [("quarter_to_date", "2025-04-01", "2025-06-30", 1000, 200, 100, 0, 0, 50, 30, 0, 120, 400, 100, 0,
+          700)],
+    ),
+    "marts.kpi_forecast": (
+        f"fiscal_quarter_start {_D}, week_of_quarter integer, as_of_date {_D}, segment varchar, "
+        f"method varchar, forecast_amount_corporate {_N}, won_to_date_amount_corporate {_N}",
+        [
+            ("2025-04-01", 1, "2025-04-07", "SMB", "learned", 1800, 100),
+            ("2025-04-01", 1, "2025-04-07", "SMB", "probability", 2000, 100),
+            ("2025-04-01", 1, "2025-04-07", "SMB", "commit", 900, 100),
+            ("2025-04-01", 2, "2025-04-14", "SMB", "learned", 1900, 300),
+            ("2025-04-01", 2, "2025-04-14", "SMB", "probability", 2100, 300),
+            ("2025-04-01", 2, "2025-04-14", "SMB", "commit", 1000, 300),
+        ],
+    ),
+    "marts.kpi_forecast_accuracy_summary": (
+        "method varchar, week_of_quarter integer, mean_absolute_percentage_error double, "
+        "quarter_count bigint",
+        [("learned", 1, 0.2, 3), ("learned", 2, 0.15, 3), ("probability", 1, 0.1, 3),
+         ("probability", 2, 0.12, 3), ("commit", 1, 0.6, 3), ("commit", 2, 0.5, 3)],
+    ),
 }
 # fmt: on
 

@@ -41,6 +41,13 @@ EXPECTED = {
     ("marts", "kpi_bookings", "close_month"): "DATE",
     ("core", "dim_dates", "date_day"): "DATE",
     ("core", "fct_opportunities", "created_at"): "TIMESTAMP",
+    # the daily pipeline history and its waterfall (issue 12)
+    ("core", "fct_pipeline_daily", "as_of_date"): "DATE",
+    ("core", "fct_pipeline_daily", "amount_corporate"): "DECIMAL(18,2)",
+    ("core", "fct_pipeline_daily", "probability"): "DOUBLE",
+    ("core", "fct_pipeline_daily", "stage_order"): "INTEGER",
+    ("marts", "kpi_pipeline_changes", "opening_count"): "BIGINT",
+    ("marts", "kpi_pipeline_changes", "currency_change_amount_corporate"): "DECIMAL(18,2)",
 }
 
 
@@ -75,6 +82,7 @@ def column_types(published: Path) -> dict[tuple[str, str, str], str]:
 def test_every_published_column_has_a_portable_type(published: Path) -> None:
     types = column_types(published)
     assert {"kpi_bookings", "fct_opportunities", "dim_reps", "dq_findings"} <= {t for _, t, _ in types}
+    assert {"fct_pipeline_daily", "kpi_pipeline_changes"} <= {t for _, t, _ in types}
     odd = {f"{s}.{t}.{c}": ty for (s, t, c), ty in types.items() if ty not in PORTABLE_TYPES}
     assert not odd, f"columns with a type outside {sorted(PORTABLE_TYPES)}: {odd}"
 

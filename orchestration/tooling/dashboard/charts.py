@@ -296,6 +296,79 @@ def _territory(df: pd.DataFrame, data: DashboardData) -> go.Figure:
     return fig.update_xaxes(title=f"territory ({quarter})", tickangle=-45).update_yaxes(title="index")
 
 
+_METHODS = {"learned": "#2a7", "probability": "#36c", "commit": "#d55"}
+
+
+@chart("forecast")
+def _forecast(df: pd.DataFrame, data: DashboardData) -> go.Figure:
+    fig = go.Figure()
+    learned = df[df["method"] == "learned"].dropna(subset=["forecast"])
+    errors = data.frames.get("forecast_error")
+    if errors is not None and not learned.empty:
+        mape = errors[errors["method"] == "learned"].set_index("week_of_quarter")["mape"]
+        band = learned.assign(mape=learned["week_of_quarter"].map(mape)).dropna(subset=["mape"])
+        if not band.empty:
+            fig.add_scatter(
+                x=list(band["as_of_date"]) + list(band["as_of_date"])[::-1],
+                y=list(band["forecast"] * (1 + band["mape"]))
+                + list(band["forecast"] * (1 - band["mape"]))[::-1],
+                fill="toself",
+                fillcolor="rgba(34, 170, 119, 0.15)",
+                line={"width": 0},
+                name="learned ± backtested MAPE",
+                hoverinfo="skip",
+            )
+    for method, color in _METHODS.items():
+        rows = df[df["method"] == method]
+        fig.add_scatter(
+            x=rows["as_of_date"], y=rows["forecast"], name=method, mode="lines+markers", line={"color": color}
+        )
+    won = df.drop_duplicates("week_of_quarter")
+    fig.add_bar(
+        x=won["as_of_date"], y=won["won_to_date"], name="won so far", marker_color="#bbb", opacity=0.6
+    )
+    quarter = df["quarter"].iloc[0]
+    return fig.update_xaxes(title=f"end of week ({quarter})").update_yaxes(
+        title="bookings", rangemode="tozero"
+    )
+
+
+#: The waterfall's steps: (column of pipeline_waterfall, label, sign); opening and closing are totals.
+_WATERFALL = [
+    ("new", "new", 1),
+    ("pulled_in", "pulled in", 1),
+    ("reopened", "reopened", 1),
+    ("restored", "restored", 1),
+    ("increased", "increased", 1),
+    ("decreased", "decreased", -1),
+    ("currency_change", "currency", 1),
+    ("pushed_out", "pushed out", -1),
+    ("won", "won", -1),
+    ("lost", "lost", -1),
+    ("deleted", "deleted", -1),
+]
+
+
+@chart("pipeline-waterfall")
+def _pipeline_waterfall(df: pd.DataFrame, data: DashboardData) -> go.Figure:
+    row = df.iloc[0]
+    labels = ["opening"] + [label for _, label, _ in _WATERFALL] + ["closing"]
+    values = [row["opening"]] + [sign * row[column] for column, _, sign in _WATERFALL] + [row["closing"]]
+    fig = go.Figure(
+        go.Waterfall(
+            x=labels,
+            y=values,
+            measure=["absolute"] + ["relative"] * len(_WATERFALL) + ["total"],
+            increasing={"marker": {"color": "#2a7"}},
+            decreasing={"marker": {"color": "#d55"}},
+            totals={"marker": {"color": "#36c"}},
+            connector={"line": {"color": "#999"}},
+        )
+    )
+    title = f"{row['quarter']}, as of {pd.Timestamp(row['closing_as_of_date']):%Y-%m-%d}"
+    return fig.update_xaxes(title=title).update_yaxes(title="pipeline (corporate currency)")
+
+
 def build_charts(data: DashboardData) -> list[Chart]:
     """Every chart of charts.yml, in its order."""
     if sorted(c for c in SPECS) != sorted(_BUILT_KEYS):

@@ -187,6 +187,42 @@ QUERIES: dict[str, tuple[str, str]] = {
         "from marts.kpi_territory_balance where quarter_start <= coalesce($as_of, quarter_start)) "
         "order by territory_name",
     ),
+    # The latest quarter forecast: the company forecast (the sum over segments) per week and method.
+    "forecast_quarter": (
+        "marts.kpi_forecast",
+        f"select {_QLABEL.format(col='fiscal_quarter_start')} as quarter, week_of_quarter, as_of_date, "
+        "method, sum(forecast_amount_corporate)::double as forecast, "
+        "sum(won_to_date_amount_corporate)::double as won_to_date from marts.kpi_forecast "
+        "where fiscal_quarter_start = (select max(fiscal_quarter_start) from marts.kpi_forecast) "
+        "group by fiscal_quarter_start, 2, 3, 4 order by 2, 4",
+    ),
+    # The backtested MAPE per method and week of quarter (the forecast chart's error band).
+    "forecast_error": (
+        "marts.kpi_forecast_accuracy_summary",
+        "select method, week_of_quarter, mean_absolute_percentage_error as mape, quarter_count "
+        "from marts.kpi_forecast_accuracy_summary order by 1, 2",
+    ),
+    # The pipeline waterfall of the latest quarter to date (company totals; transfers between reps cancel).
+    "pipeline_waterfall": (
+        "marts.kpi_pipeline_changes",
+        f"select {_QLABEL.format(col='period_start')} as quarter, closing_as_of_date, "
+        "sum(opening_amount_corporate)::double as opening, "
+        "sum(new_amount_corporate)::double as new, "
+        "sum(pulled_in_amount_corporate)::double as pulled_in, "
+        "sum(reopened_amount_corporate)::double as reopened, "
+        "sum(restored_amount_corporate)::double as restored, "
+        "sum(increased_amount_corporate)::double as increased, "
+        "sum(decreased_amount_corporate)::double as decreased, "
+        "sum(currency_change_amount_corporate)::double as currency_change, "
+        "sum(pushed_out_amount_corporate)::double as pushed_out, "
+        "sum(won_amount_corporate)::double as won, "
+        "sum(lost_amount_corporate)::double as lost, "
+        "sum(deleted_amount_corporate)::double as deleted, "
+        "sum(closing_amount_corporate)::double as closing "
+        "from marts.kpi_pipeline_changes where period_grain = 'quarter_to_date' and period_start = "
+        "(select max(period_start) from marts.kpi_pipeline_changes where period_grain = 'quarter_to_date') "
+        "group by period_start, closing_as_of_date",
+    ),
     # --- data quality -----------------------------------------------------------------------------
     "dq_findings": (
         "core.dq_findings",

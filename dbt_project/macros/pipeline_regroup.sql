@@ -1,0 +1,34 @@
+{#-
+    Post-hook of fct_pipeline_daily: on an incremental build, restates territory_id and segment on every
+    kept day (they are current values, derived like fct_opportunities: the account's territory, else the
+    deal owner's; the account's segment, else 'Unknown'), so that days an incremental build did not
+    rebuild show today's values, as a full build does. Only rows whose values changed are written.
+-#}
+{% macro pipeline_regroup() -%}
+    {%- if is_incremental() -%}
+    update {{ this }} as pipeline
+    set
+        territory_id = regrouped.territory_id,
+        segment = regrouped.segment
+    from (
+        select
+            pairs.account_id,
+            pairs.rep_id,
+            coalesce(accounts.territory_id, rep_territories.territory_id) as territory_id,
+            coalesce(accounts.segment, 'Unknown') as segment
+        from (select distinct account_id, rep_id from {{ this }}) as pairs
+        left join {{ ref('dim_accounts') }} as accounts
+            on pairs.account_id = accounts.account_id
+        left join {{ ref('int_reps_territory_assigned') }} as rep_territories
+            on pairs.rep_id = rep_territories.rep_id
+    ) as regrouped
+    where pipeline.rep_id = regrouped.rep_id
+        and {{ kpi_null_safe_equal('pipeline.account_id', 'regrouped.account_id') }}
+        -- changed values only (null-safe: `=` of a NULL is unknown, and `not unknown` is unknown)
+        and not (
+            (coalesce(pipeline.territory_id = regrouped.territory_id, false)
+                or (pipeline.territory_id is null and regrouped.territory_id is null))
+            and coalesce(pipeline.segment = regrouped.segment, false)
+        )
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,304 @@
+{#-
+    The state of every opportunity over time, as validity ranges: one row per opportunity and day on
+    which something about it changed, valid [valid_from, valid_to) (valid_to null: still in force).
+    The state at the end of a day D is the range with valid_from <= D < valid_to.
+
+    Two sources, both as of the end of D:
+      * OpportunityHistory: the latest history row created on or before D (by created_at, then Id) gives
+        stage, amount, close date, probability and forecast category;
+      * the Opportunity extracts: the latest version (version order of staging: SystemModstamp, extract
+        date, load, file, line) among those in effect on or before D (version_date: SystemModstamp's
+        day, at the latest the extract date, so a late delivery is dated by its change) gives owner,
+        account, currency, deletion and the record's IsClosed/IsWon, and the same five fields.
+    The history row wins unless the record version is later (its SystemModstamp after the history row's
+    CreatedDate): then history is missing a change and the version is the better record of the day. A
+    field the winning source leaves empty is taken from the other. Days before an opportunity's first
+    version (history only) take owner, account and currency from that first version and are
+    never deleted; an opportunity without any version yet is left out until one arrives.
+
+    Closed/won follow fct_opportunities (`opportunity_is_closed` / `opportunity_is_won`); the record's
+    IsClosed/IsWon count only when its version is in force and its stage is the state's stage.
+-#}
+with versions as (
+
+    select * from {{ ref('stg_salesforce__opportunity_versions') }}
+    where opportunity_id is not null
+
+),
+
+history as (
+
+    -- live history rows (deleted ones left with their opportunity; its versions cover those days) of
+    -- opportunities with an extracted version: without one, owner, currency and deletion are unknown (the
+    -- opportunity is not in fct_opportunities either) until its first version arrives
+    select * from {{ ref('stg_salesforce__opportunity_history') }}
+    where opportunity_id in (select versions.opportunity_id from versions)
+        and created_at is not null
+
+),
+
+stages as (
+
+    select * from {{ ref('int_opportunity_stages_resolved') }}
+
+),
+
+versions_ranked as (
+
+    -- version_rank 1 is the newest version of the record (macros/version_rank.sql)
+    select
+        versions.*,
+        {{ version_rank(['opportunity_id'], 'modified_at') }} as version_rank
+    from versions
+
+),
+
+version_days as (
+
+    -- per opportunity and version date: the best version in effect on or before that day (the smallest
+    -- rank so far; a version older than the one in force changes nothing)
+    select
+        opportunity_id,
+        version_date as state_date,
+        min(min(version_rank)) over (
+            partition by opportunity_id
+            order by version_date
+            rows between unbounded preceding and current row
+        ) as version_rank,
+        row_number() over (partition by opportunity_id order by version_date) as version_day_sequence
+    from versions_ranked
+    group by opportunity_id, version_date
+
+),
+
+history_days as (
+
+    -- per opportunity and day: the last history row created that day
+    select *
+    from (
+        select
+            opportunity_id,
+            cast(created_at as date) as state_date,
+            created_at as history_at,
+            stage_name,
+            amount,
+            close_date,
+            probability,
+            forecast_category,
+            row_number() over (
+                partition by opportunity_id, cast(created_at as date)
+                order by created_at desc, opportunity_history_id desc
+            ) as day_rank
+        from history
+    ) as ranked
+    where day_rank = 1
+
+),
+
+change_days as (
+
+    select
+        opportunity_id,
+        state_date
+    from version_days
+    union
+    select
+        opportunity_id,
+        state_date
+    from history_days
+
+),
+
+carried as (
+
+    -- the running counts number the stretches of days each source's latest change covers
+    select
+        change_days.opportunity_id,
+        change_days.state_date,
+        version_days.version_rank,
+        history_days.state_date as history_date,
+        count(version_days.version_rank) over (
+            partition by change_days.opportunity_id
+            order by change_days.state_date
+            rows between unbounded preceding and current row
+        ) as version_stretch,
+        count(history_days.state_date) over (
+            partition by change_days.opportunity_id
+            order by change_days.state_date
+            rows between unbounded preceding and current row
+        ) as history_stretch
+    from change_days
+    left join version_days
+        on change_days.opportunity_id = version_days.opportunity_id
+        and change_days.state_date = version_days.state_date
+    left join history_days
+        on change_days.opportunity_id = history_days.opportunity_id
+        and change_days.state_date = history_days.state_date
+
+),
+
+filled as (
+
+    select
+        opportunity_id,
+        state_date,
+        max(version_rank) over (partition by opportunity_id, version_stretch) as version_rank,
+        max(history_date) over (partition by opportunity_id, history_stretch) as history_date
+    from carried
+
+),
+
+first_versions as (
+
+    select
+        opportunity_id,
+        version_rank
+    from version_days
+    where version_day_sequence = 1
+
+),
+
+joined as (
+
+    select
+        filled.opportunity_id,
+        filled.state_date,
+        filled.version_rank is null as is_before_first_version,
+        record.rep_id,
+        record.account_id,
+        record.currency_code,
+        coalesce(filled.version_rank is not null and record.is_deleted, false) as is_deleted,
+        record.stage_name as record_stage_name,
+        record.is_closed_in_source,
+        record.is_won_in_source,
+        history_days.opportunity_id is not null
+        and (
+            filled.version_rank is null
+            or record.modified_at is null
+            or history_days.history_at >= record.modified_at
+        ) as is_from_history,
+        history_days.stage_name as history_stage_name,
+        history_days.amount as history_amount,
+        history_days.close_date as history_close_date,
+        history_days.probability as history_probability,
+        history_days.forecast_category as history_forecast_category,
+        record.amount as record_amount,
+        record.close_date as record_close_date,
+        record.probability as record_probability,
+        record.forecast_category_name as record_forecast_category
+    from filled
+    left join first_versions
+        on filled.opportunity_id = first_versions.opportunity_id
+    left join versions_ranked as record
+        on filled.opportunity_id = record.opportunity_id
+        and coalesce(filled.version_rank, first_versions.version_rank) = record.version_rank
+    left join history_days
+        on filled.opportunity_id = history_days.opportunity_id
+        and filled.history_date = history_days.state_date
+
+),
+
+resolved as (
+
+    select
+        opportunity_id,
+        state_date,
+        is_before_first_version,
+        is_from_history,
+        rep_id,
+        account_id,
+        currency_code,
+        is_deleted,
+        case
+            when is_from_history then coalesce(history_stage_name, record_stage_name)
+            else coalesce(record_stage_name, history_stage_name)
+        end as stage_name,
+        case
+            when is_from_history then coalesce(history_amount, record_amount)
+            else coalesce(record_amount, history_amount)
+        end as amount,
+        case
+            when is_from_history then coalesce(history_close_date, record_close_date)
+            else coalesce(record_close_date, history_close_date)
+        end as close_date,
+        case
+            when is_from_history then coalesce(history_probability, record_probability)
+            else coalesce(record_probability, history_probability)
+        end as probability,
+        case
+            when is_from_history then coalesce(history_forecast_category, record_forecast_category)
+            else coalesce(record_forecast_category, history_forecast_category)
+        end as source_forecast_category,
+        record_stage_name,
+        is_closed_in_source,
+        is_won_in_source
+    from joined
+
+),
+
+flagged as (
+
+    select
+        resolved.opportunity_id,
+        resolved.state_date,
+        resolved.is_before_first_version,
+        resolved.is_from_history,
+        resolved.rep_id,
+        resolved.account_id,
+        resolved.currency_code,
+        resolved.is_deleted,
+        resolved.stage_name,
+        resolved.amount,
+        resolved.close_date,
+        resolved.probability,
+        coalesce(stages.forecast_category, resolved.source_forecast_category) as forecast_category,
+        -- the record's own flags describe its own stage only
+        {%- set record_flags_apply = 'not resolved.is_before_first_version'
+            ~ ' and resolved.record_stage_name = resolved.stage_name' %}
+        {{ opportunity_is_closed(
+            'stages',
+            'case when ' ~ record_flags_apply ~ ' then resolved.is_closed_in_source end',
+            'case when ' ~ record_flags_apply ~ ' then resolved.is_won_in_source end',
+        ) }} as is_closed,
+        {{ opportunity_is_won(
+            'stages',
+            'case when ' ~ record_flags_apply ~ ' then resolved.is_closed_in_source end',
+            'case when ' ~ record_flags_apply ~ ' then resolved.is_won_in_source end',
+        ) }} as is_won
+    from resolved
+    left join stages
+        on resolved.stage_name = stages.stage_name
+
+),
+
+final as (
+
+    select
+        opportunity_id,
+        state_date as valid_from,
+        lead(state_date) over (partition by opportunity_id order by state_date) as valid_to,
+        rep_id,
+        account_id,
+        currency_code,
+        stage_name,
+        amount,
+        close_date,
+        probability,
+        forecast_category,
+        is_closed,
+        is_won,
+        is_deleted,
+        not is_closed and not is_deleted as is_open,
+        case
+            when is_deleted then 'deleted'
+            when is_won then 'won'
+            when is_closed then 'lost'
+            else 'open'
+        end as status,
+        is_from_history,
+        is_before_first_version
+    from flagged
+
+)
+
+select * from final

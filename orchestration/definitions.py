@@ -19,7 +19,12 @@ from orchestration.settings import Settings
 from orchestration.warehouse import CORE_SCHEMA, MARTS_SCHEMA
 
 
-def build_defs(settings: Settings | None = None, project: DbtProject | None = None) -> dg.Definitions:
+def build_defs(
+    settings: Settings | None = None, project: DbtProject | None = None, *, partitioned: bool = True
+) -> dg.Definitions:
+    """The code location. ``partitioned=False``: the same assets, checks and job with unpartitioned raw
+    assets (a run names its extract dates in tags) and no schedule or sensor: what ``sales-wh run`` runs
+    on its in-memory instance, where Dagster's per-partition events would be thrown away unread."""
     settings = settings or Settings.from_env()
     project = project or load_dbt_project(settings.dbt_target)
     partitions = daily_partitions(settings.partition_start, settings.schedule_timezone)
@@ -27,14 +32,14 @@ def build_defs(settings: Settings | None = None, project: DbtProject | None = No
     core = dbt_model_keys(project, CORE_SCHEMA)
     return dg.Definitions(
         assets=[
-            *build_raw_assets(partitions),
+            *build_raw_assets(partitions if partitioned else None),
             build_dbt_assets(project),
             build_publish_asset([*marts, *core]),
         ],
         asset_checks=[*build_mart_checks(marts), *build_freshness_checks(settings)],
         jobs=[daily_job],
-        schedules=[build_daily_schedule(settings)],
-        sensors=[build_landing_sensor(partitions)],
+        schedules=[build_daily_schedule(settings)] if partitioned else [],
+        sensors=[build_landing_sensor(partitions)] if partitioned else [],
         resources=build_resources(settings, project),
         # Assets materialized from the UI run in one process inside the run lock, as the job does.
         executor=one_writer_executor,

@@ -24,6 +24,7 @@ DEFAULTS = {
     "SALES_WH_DBT_TARGET": s.DEFAULT_DBT_TARGET,
     "SALES_WH_MEMORY_LIMIT": s.DEFAULT_MEMORY_LIMIT,
     "SALES_WH_THREADS": str(s.DEFAULT_THREADS),
+    "SALES_WH_DBT_THREADS": str(s.DEFAULT_DBT_THREADS),
     "SALES_WH_PARTITION_START": s.DEFAULT_PARTITION_START.isoformat(),
     "SALES_WH_SCHEDULE_CRON": s.DEFAULT_SCHEDULE_CRON,
     "SALES_WH_SCHEDULE_TIMEZONE": s.DEFAULT_SCHEDULE_TIMEZONE,
@@ -66,7 +67,7 @@ def test_readme_lists_the_defaults_of_the_settings() -> None:
 def test_dbt_profile_falls_back_to_the_same_defaults() -> None:
     profile = _profile_defaults()
     shared = set(profile) & set(DEFAULTS)
-    assert {"SALES_WH_WAREHOUSE", "SALES_WH_MEMORY_LIMIT", "SALES_WH_THREADS"} <= shared
+    assert {"SALES_WH_WAREHOUSE", "SALES_WH_MEMORY_LIMIT", "SALES_WH_DBT_THREADS"} <= shared
     assert {k: profile[k] for k in shared} == {k: DEFAULTS[k] for k in shared}
 
 

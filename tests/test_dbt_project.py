@@ -35,7 +35,8 @@ def test_full_refresh_only_when_the_dbt_project_changed(tmp_path, monkeypatch) -
     warehouse = str(tmp_path / "warehouse.duckdb")
 
     first = dbt_assets.project_fingerprint("duckdb")
-    assert dbt_assets.build_args(warehouse, first) == ["build", "--full-refresh"]  # never built
+    refresh = ["build", "--full-refresh", "--exclude-resource-type", "unit_test"]
+    assert dbt_assets.build_args(warehouse, first) == refresh  # never built
     dbt_assets.fingerprint_path(warehouse).write_text(first)
     assert dbt_assets.build_args(warehouse, first) == ["build", "--exclude-resource-type", "unit_test"]
 
@@ -46,4 +47,4 @@ def test_full_refresh_only_when_the_dbt_project_changed(tmp_path, monkeypatch) -
     (project / "seeds" / "s.csv").write_text("a\n2\n")  # a seed edit
     changed = dbt_assets.project_fingerprint("duckdb")
     assert changed != first
-    assert dbt_assets.build_args(warehouse, changed) == ["build", "--full-refresh"]
+    assert dbt_assets.build_args(warehouse, changed) == refresh

@@ -36,7 +36,12 @@ def test_full_refresh_when_never_built_or_built_by_another_project() -> None:
 
 
 def test_dbt_build_args() -> None:
-    assert dbt_build_args(full_refresh=True) == ["build", "--full-refresh"]
+    assert dbt_build_args(full_refresh=True) == [
+        "build",
+        "--full-refresh",
+        "--exclude-resource-type",
+        "unit_test",
+    ]
     assert dbt_build_args(full_refresh=False) == ["build", "--exclude-resource-type", "unit_test"]
 
 

@@ -6,7 +6,6 @@ check (a negative Amount that parses fine) is not published and the previous fil
 """
 
 import hashlib
-import os
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,8 +21,6 @@ pytestmark = pytest.mark.e2e
 START = date(2025, 1, 1)
 DAYS = 40
 LAST = START + timedelta(days=DAYS - 1)
-#: The planned-events switch as the environment had it before any run of this module.
-PLANNED_SUBSET_BEFORE = os.environ.get("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS")
 
 
 def _sha(path: Path) -> str:
@@ -211,22 +208,34 @@ def test_every_run_carries_the_warehouse_writer_tag(first_run) -> None:
     assert WAREHOUSE_WRITER_TAG in first_run.instance.get_run_by_id(first_run.run_id).tags
 
 
-def test_a_cli_run_plans_each_asset_once_not_once_per_partition(first_run) -> None:
-    """The in-memory instance's run records ONE materialization-planned event per raw asset, carrying the
-    run's partition range, instead of one per asset and day (the per-partition events were a third of
-    `make run`); the switch is restored after the run."""
+def test_a_cli_run_keeps_no_bookkeeping_per_asset_and_day(first_run) -> None:
+    """The in-memory instance's run is of the unpartitioned job: ONE planned and ONE stored
+    materialization per raw asset, and one planned row per check, instead of one per asset (or check)
+    and day: in a year's backfill those were most of `make run`'s time outside any step. The raw asset
+    still loaded every day of the run (its metadata), and the run names its dates."""
     import dagster as dg
 
-    from orchestration.tooling.pipeline import PLANNED_SUBSET_ENV
+    from orchestration.defs.tags import EXTRACT_END_TAG, EXTRACT_START_TAG
 
-    planned = first_run.instance.get_records_for_run(
-        first_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit=100_000
-    ).records
-    account = [
-        r.event_log_entry.dagster_event.event_specific_data
-        for r in planned
-        if r.event_log_entry.dagster_event.asset_key == dg.AssetKey(["raw", "account"])
-    ]
-    assert len(account) == 1, f"{len(account)} planned events for raw/account"
-    assert len(account[0].partitions_subset.get_partition_keys()) == DAYS > 1
-    assert os.environ.get(PLANNED_SUBSET_ENV) == PLANNED_SUBSET_BEFORE  # restored
+    instance, run_id = first_run.instance, first_run.run_id
+    run = instance.get_run_by_id(run_id)
+    assert not run.is_partitioned
+    assert (run.tags[EXTRACT_START_TAG], run.tags[EXTRACT_END_TAG]) == (str(START), str(LAST))
+
+    def events(kind: dg.DagsterEventType) -> list:
+        records = instance.get_records_for_run(run_id, of_type=kind, limit=100_000).records
+        return [
+            r.event_log_entry.dagster_event
+            for r in records
+            if r.event_log_entry.dagster_event.asset_key == dg.AssetKey(["raw", "account"])
+        ]
+
+    assert len(events(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)) == 1
+    [stored] = events(dg.DagsterEventType.ASSET_MATERIALIZATION)
+    assert stored.partition is None
+    metadata = stored.event_specific_data.materialization.metadata
+    assert metadata["extract_dates"].value == DAYS > 1
+    checks = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey(["raw", "account"]), "landing_errors"), limit=1000
+    )
+    assert [(c.run_id, c.partition) for c in checks] == [(run_id, None)]

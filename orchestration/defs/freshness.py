@@ -7,7 +7,8 @@ counts as arrived) is compared with the extract date the run expects:
 - the run's last extract date, capped at the date of the schedule's latest tick
   (``SALES_WH_SCHEDULE_CRON`` in ``SALES_WH_SCHEDULE_TIMEZONE``): the scheduled daily run judges today's
   extract, a backfill of last year judges its own last day (it says nothing about today's);
-- an unpartitioned run: the date of the schedule's latest tick.
+- a run that names no extract date (a check run on its own from the UI): the date of the schedule's
+  latest tick.
 
 :func:`judge_freshness` decides (pure): on time passes; 1 day late warns (WARN); ``error_days``
 (``SALES_WH_FRESHNESS_ERROR_DAYS``, default 3) or more days late fails with ERROR severity. Only the
@@ -32,9 +33,9 @@ import dagster as dg
 import duckdb
 
 from orchestration.contract import DAILY_OBJECTS, LOAD_AUDIT_TABLE, OBJECTS, RAW_SCHEMA, LandingObject
+from orchestration.defs.partitions import last_extract_date
 from orchestration.defs.raw_assets import raw_asset_key
 from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
-from orchestration.defs.tags import PARTITION_TAG, RANGE_END_TAG
 from orchestration.ingestion.batch import BatchError
 from orchestration.ingestion.discovery import list_extract_dates
 from orchestration.settings import Settings
@@ -128,11 +129,6 @@ def newest_landed(landing_dir: Path, obj: LandingObject) -> date | None:
     return None
 
 
-def _run_last_date(tags: dict[str, str]) -> date | None:
-    last = tags.get(RANGE_END_TAG) or tags.get(PARTITION_TAG)
-    return date.fromisoformat(last) if last else None
-
-
 def freshness_result(
     obj: LandingObject, newest: date | None, expected: date, error_days: int
 ) -> dg.AssetCheckResult:
@@ -180,7 +176,7 @@ def build_freshness_checks(
             settings.schedule_timezone,
             datetime.now(ZoneInfo(settings.schedule_timezone)),
         )
-        expected = expected_extract_date(_run_last_date(dict(context.run.tags)), scheduled)
+        expected = expected_extract_date(last_extract_date(context.run.tags), scheduled)
         with (
             retry_on_warehouse_lock(context.op_execution_context),
             warehouse.connect(read_only=True) as con,

@@ -1,16 +1,18 @@
 """Asset factory: one daily-partitioned raw asset per landing object of the contract.
 
 Each asset loads the extract dates of its run (one date, or a whole backfill range in ONE
-``load_batches`` call and transaction), then validates the loaded rows with the landing checks. The
-checks surface as two asset checks per raw asset: ``landing_errors`` (blocking, ERROR) and
-``landing_warnings`` (WARN); each carries the individual expectation outcomes in its metadata.
-The expectations run inside the load's transaction: when a blocking one fails, the load is rolled
-back (raw keeps its previous content, so no later run can build on the bad batch), the failed check is
-recorded, and the step fails, so dbt and publish do not run and the published file keeps the last good
-state. A corrected batch for the same extract date loads normally. A batch wrong as a whole (a missing
-key column, an unreadable file, an ambiguous day order: ``BatchError``) loads nothing; it is reported
-as a failed ``landing_errors`` check whose description names the file and the problem, and the step fails.
-A warehouse locked by another process is waited out (``retry_on_warehouse_lock``).
+``load_batches`` call and transaction: its partition keys, or, in the unpartitioned job the command line
+runs on an in-memory instance, the dates of the run's tags: :mod:`orchestration.defs.partitions`), then
+validates the loaded rows with the landing checks. The checks surface as two asset checks per raw asset:
+``landing_errors`` (blocking, ERROR) and ``landing_warnings`` (WARN); each carries the individual
+expectation outcomes in its metadata. The expectations run inside the load's transaction: when a blocking
+one fails, the load is rolled back (raw keeps its previous content, so no later run can build on the bad
+batch), the failed check is recorded, and the step fails, so dbt and publish do not run and the published
+file keeps the last good state. A corrected batch for the same extract date loads normally. A batch wrong
+as a whole (a missing key column, an unreadable file, an ambiguous day order: ``BatchError``) loads
+nothing; it is reported as a failed ``landing_errors`` check whose description names the file and the
+problem, and the step fails. A warehouse locked by another process is waited out
+(``retry_on_warehouse_lock``).
 """
 
 from collections.abc import Iterator, Sequence
@@ -29,7 +31,7 @@ from orchestration.contract import (
     LandingObject,
     get_object,
 )
-from orchestration.defs.partitions import extract_dates
+from orchestration.defs.partitions import extract_dates, tagged_extract_dates
 from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
 from orchestration.defs.tags import CORE_OBJECT_TAG
 from orchestration.faults import fault_point
@@ -273,8 +275,21 @@ def _materialize(
     return dg.MaterializeResult(asset_key=key, metadata=metadata, check_results=[errors, warnings])
 
 
-def build_raw_asset(obj: LandingObject, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    """The raw asset of one landing object."""
+def run_extract_dates(context: dg.AssetExecutionContext) -> list[date]:
+    """The extract dates a raw asset loads in this run: its partition keys, or (unpartitioned job) the
+    dates the run's tags name."""
+    if context.assets_def.partitions_def is not None:
+        return extract_dates(context.partition_keys)
+    try:
+        return tagged_extract_dates(context.run.tags)
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+
+
+def build_raw_asset(
+    obj: LandingObject, partitions_def: dg.PartitionsDefinition | None
+) -> dg.AssetsDefinition:
+    """The raw asset of one landing object (daily partitions; ``None``: the unpartitioned job's)."""
     key = raw_asset_key(obj)
     # Currency checks read raw.currency_type: load it first in the same run.
     needs_currencies = obj.name != "CurrencyType" and any(f.name == "CurrencyIsoCode" for f in obj.fields)
@@ -285,7 +300,7 @@ def build_raw_asset(obj: LandingObject, partitions_def: dg.PartitionsDefinition)
         deps=[raw_asset_key(currency_type)] if needs_currencies else None,
         group_name=RAW_GROUP,
         partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
         retry_policy=RAW_RETRY_POLICY,
         check_specs=_check_specs(key),
         description=f"{obj.description} Raw `{RAW_SCHEMA}.{obj.table}` loaded from landing/{obj.name}/.",
@@ -296,7 +311,7 @@ def build_raw_asset(obj: LandingObject, partitions_def: dg.PartitionsDefinition)
     def _raw_asset(
         context: dg.AssetExecutionContext, config: RawLoadConfig, warehouse: WarehouseResource
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        dates = extract_dates(context.partition_keys)
+        dates = run_extract_dates(context)
         date_formats = object_date_formats(dict(warehouse.date_formats), obj.name)
         if config.date_format:
             date_formats["*"] = config.date_format
@@ -331,5 +346,5 @@ def build_raw_asset(obj: LandingObject, partitions_def: dg.PartitionsDefinition)
     return _raw_asset
 
 
-def build_raw_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+def build_raw_assets(partitions_def: dg.PartitionsDefinition | None) -> list[dg.AssetsDefinition]:
     return [build_raw_asset(obj, partitions_def) for obj in OBJECTS]

@@ -9,15 +9,19 @@ parse, and the CLI, the benchmarks and the dbt subprocess read the same settings
 
 from __future__ import annotations
 
+import importlib.metadata
 import random
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource, DbtProject
+from packaging import version
 
 from orchestration.settings import Settings
 from orchestration.warehouse import connect_warehouse
@@ -75,6 +79,7 @@ class WarehouseResource(dg.ConfigurableResource):
     published_path: str
     memory_limit: str
     threads: int
+    dbt_threads: int
     date_formats: dict[str, str]
     max_reject_rate: float
     gx_max_rows: int
@@ -102,9 +107,36 @@ class WarehouseResource(dg.ConfigurableResource):
             con.close()
 
 
+class SalesWhDbtCli(DbtCliResource):
+    """dagster-dbt's ``DbtCliResource`` without two fixed costs it pays before every dbt command, about
+    5.5 s of each `dbt parse` and `dbt build` on the 2-core development machine (cProfile,
+    docs/BENCHMARKS.md): ``dbt --version`` in a subprocess to learn the version of the dbt it will run
+    (here always this environment's dbt-core: :func:`dbt_executable`), and a dbt adapter loaded with
+    every macro in this process, which dagster-dbt only uses to fetch row counts and column metadata of
+    built models, which this project does not ask for. dagster-dbt is pinned (pyproject.toml): a test
+    builds the resource and runs dbt through it (tests/test_dbt_cli.py)."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
+        return None
+
+
+def dbt_executable() -> str:
+    """The dbt of this environment (next to its Python), whatever else ``PATH`` holds."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
+
+
+def dbt_cli(project: DbtProject, target: str) -> SalesWhDbtCli:
+    return SalesWhDbtCli(project_dir=project, target=target, dbt_executable=dbt_executable())
+
+
 def build_resources(settings: Settings, project: DbtProject) -> dict[str, dg.ConfigurableResource]:
     """Resources of the code location: the warehouse and dbt (``project`` with ``settings.dbt_target``)."""
     return {
         "warehouse": WarehouseResource.from_settings(settings),
-        "dbt": DbtCliResource(project_dir=project, target=settings.dbt_target),
+        "dbt": dbt_cli(project, settings.dbt_target),
     }

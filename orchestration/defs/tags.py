@@ -15,6 +15,11 @@ PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
+#: The extract dates of a run of the unpartitioned job (``build_defs(partitioned=False)``: the command
+#: line's runs on an in-memory instance), first and last, inclusive.
+EXTRACT_START_TAG = "sales_wh/extract_date_start"
+EXTRACT_END_TAG = "sales_wh/extract_date_end"
+
 #: On a landing sensor's run: how many newly landed extract folders it covers.
 LANDING_FOLDERS_TAG = "landing_folders"
 

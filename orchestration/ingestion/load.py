@@ -225,20 +225,20 @@ def _audit(
             )
         results.append(result)
     if results:  # a call for no extract date (an optional object never landed) audits nothing
-        con.executemany(
-            f"INSERT INTO {RAW_SCHEMA}.{LOAD_AUDIT_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                [
-                    r.object,
-                    r.extract_date,
-                    len(r.files),
-                    r.source_rows,
-                    r.loaded_rows,
-                    r.rejected_rows,
-                    loaded_at,
-                ]
-                for r in results
-            ],
+        # One statement for every batch (a row per statement took 5 s of a year's backfill at S).
+        con.execute(
+            f"""INSERT INTO {RAW_SCHEMA}.{LOAD_AUDIT_TABLE}
+                SELECT $object, unnest($dates), unnest($files), unnest($source), unnest($loaded),
+                       unnest($rejected), $loaded_at""",
+            {
+                "object": obj.name,
+                "dates": [r.extract_date for r in results],
+                "files": [len(r.files) for r in results],
+                "source": [r.source_rows for r in results],
+                "loaded": [r.loaded_rows for r in results],
+                "rejected": [r.rejected_rows for r in results],
+                "loaded_at": loaded_at,
+            },
         )
     return results
 

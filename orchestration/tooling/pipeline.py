@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -26,7 +24,7 @@ from dagster_dbt import DbtProject
 
 from orchestration.defs.dbt_assets import prepare_manifest
 from orchestration.defs.jobs import DAILY_JOB
-from orchestration.defs.partitions import run_partition
+from orchestration.defs.partitions import extract_date_tags, run_partition
 from orchestration.settings import Settings
 from orchestration.tooling.run_lock import instance_lock, warehouse_run_lock
 
@@ -59,28 +57,6 @@ class RunObserver:
 def new_run_id() -> str:
     """A run id as Dagster makes them (a uuid4), known before the run starts (the log file's name)."""
     return str(uuid.uuid4())
-
-
-#: Dagster's switch (read when a run is created) for ONE "materialization planned" event per asset with
-#: the run's partition subset, instead of one event per asset and partition: 365 x 15 events for a year's
-#: backfill as one run, about 55 s of a 170 s `make run` (py-spy, docs/BENCHMARKS.md). Its cost: a run
-#: that fails does not mark its partitions failed in the instance's partition status, which only a
-#: persistent instance's UI shows; so it is on only for the in-memory instance of a CLI run.
-PLANNED_SUBSET_ENV = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
-
-
-@contextmanager
-def _planned_events_per_asset(enabled: bool) -> Iterator[None]:
-    before = os.environ.get(PLANNED_SUBSET_ENV)
-    if enabled:
-        os.environ[PLANNED_SUBSET_ENV] = "true"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(PLANNED_SUBSET_ENV, None)
-        else:
-            os.environ[PLANNED_SUBSET_ENV] = before
 
 
 def _as_date(value: date | str) -> date:
@@ -138,7 +114,6 @@ def _run_locked(
     # Imported after the parse: importing the module builds its module-level defs from the manifest.
     from orchestration.definitions import build_defs
 
-    job = build_defs(settings, project).resolve_job_def(DAILY_JOB)
     if instance is None:
         home = os.environ.get("DAGSTER_HOME")
         if home:
@@ -146,20 +121,28 @@ def _run_locked(
                 instance = dg.DagsterInstance.get()
         else:
             instance = dg.DagsterInstance.ephemeral()
-    partition_key, tags = run_partition([first, last])
+    # An in-memory instance is thrown away after the run: run the unpartitioned job there (its dates in
+    # tags), so Dagster stores no event per raw asset and day, nor a planned row per check and day (a
+    # year's backfill: 6,000 materializations and 130,000 check rows, most of the run's time outside any
+    # step; docs/BENCHMARKS.md). A persistent instance gets the partitioned job and partition status.
+    partitioned = not instance.is_ephemeral
+    job = build_defs(settings, project, partitioned=partitioned).resolve_job_def(DAILY_JOB)
+    if partitioned:
+        partition_key, tags = run_partition([first, last])
+    else:
+        partition_key, tags = None, extract_date_tags(first, last)
     run_id = run_id or new_run_id()
     observer.planned(job, run_id)
     instance.add_event_listener(run_id, observer.on_event)
-    with _planned_events_per_asset(enabled=instance.is_ephemeral):
-        result = job.execute_in_process(
-            instance=instance,
-            partition_key=partition_key,
-            tags=tags,
-            run_id=run_id,
-            # The console logger's default is DEBUG: one line per event, thousands for a backfill.
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, **(run_config or {})},
-            raise_on_error=False,
-        )
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=partition_key,
+        tags=tags,
+        run_id=run_id,
+        # The console logger's default is DEBUG: one line per event, thousands for a backfill.
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, **(run_config or {})},
+        raise_on_error=False,
+    )
     failed = [e.step_key for e in result.all_events if e.is_step_failure and e.step_key]
     return PipelineResult(
         run_id=result.run_id,

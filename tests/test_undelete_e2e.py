@@ -10,7 +10,8 @@ day 1 delivers both as deleted, day 2 as undeleted, each by a newer version:
 
 After each daily (incremental) run the published marts hide or show them, by the amounts read from
 the landing files, and every staging, core and mart table equals a ``dbt build --full-refresh`` of a
-copy of the same warehouse. After the undelete, the marts are the backfill's again.
+copy of the same warehouse. After the undelete, the marts are the backfill's again (the pipeline
+waterfall: on the periods complete before these days).
 """
 
 from __future__ import annotations
@@ -129,10 +130,23 @@ def _scalar(path: Path, sql: str, params: list | None = None):
         con.close()
 
 
+#: Marts over as-of dates: every run adds its extract dates as new as-of days, and the periods still open
+#: on the backfill's last day (its week, its quarter to date) close later. Compared on the periods that
+#: were over before the week of the backfill's last day (``closing_as_of_date`` column).
+AS_OF_MARTS = {"kpi_pipeline_changes"}
+COMPLETE_BEFORE = LAST - timedelta(days=LAST.weekday())
+
+
 def _marts(path: Path) -> dict[str, list[tuple]]:
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return {t: _rows(con, s, t) for s, t in _tables(con) if s == MARTS_SCHEMA}
+        marts = {t: _rows(con, s, t) for s, t in _tables(con) if s == MARTS_SCHEMA}
+        for table in AS_OF_MARTS & set(marts):
+            columns = [r[0] for r in con.execute(f"describe {MARTS_SCHEMA}.{table}").fetchall()]
+            closing = sorted(c for c in columns if c not in BUILD_COLUMNS).index("closing_as_of_date")
+            marts[table] = [r for r in marts[table] if r[closing] < COMPLETE_BEFORE]
+            assert marts[table], f"{table}: no complete period to compare"
+        return marts
     finally:
         con.close()
 

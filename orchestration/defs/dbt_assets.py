@@ -210,7 +210,6 @@ def dbt_env(warehouse: WarehouseResource) -> dict[str, str]:
     return {
         "SALES_WH_WAREHOUSE": warehouse.warehouse_path,
         "SALES_WH_MEMORY_LIMIT": warehouse.memory_limit,
-        "SALES_WH_THREADS": str(warehouse.threads),
         "SALES_WH_DBT_THREADS": str(warehouse.dbt_threads),
     }
 

@@ -131,7 +131,14 @@ def dbt_executable() -> str:
 
 
 def dbt_cli(project: DbtProject, target: str) -> SalesWhDbtCli:
-    return SalesWhDbtCli(project_dir=project, target=target, dbt_executable=dbt_executable())
+    """dbt on ``project`` (its project folder and target path) and ``target``."""
+    # DbtCliResource takes a DbtProject for project_dir (its validator reads the folder and target path
+    # from it); the field is typed as the folder only.
+    return SalesWhDbtCli(
+        project_dir=project,  # type: ignore[arg-type]
+        target=target,
+        dbt_executable=dbt_executable(),
+    )
 
 
 def build_resources(settings: Settings, project: DbtProject) -> dict[str, dg.ConfigurableResource]:

@@ -1,6 +1,8 @@
-"""Benchmarks: ``make bench SCALE=M`` measures the DuckDB floor, the full Dagster run and a daily run, then
-the load cost of each export dialect (``sales-wh generate --dialect``) against the floor, and writes the
-numbers to docs/BENCHMARKS.md. Speed is measured here, never asserted in tests.
+"""Benchmarks: ``make bench SCALE=M`` measures the DuckDB floor, the full Dagster run, plain dbt (the
+same ``dbt build`` by dbt-duckdb alone over a copy of the full run's raw tables), the one-day (daily) run
+and a no-op run (the same last date again, no new files), then the load cost of each export dialect
+(``sales-wh generate --dialect``) against the floor, and writes the numbers to docs/BENCHMARKS.md. Speed
+is measured here, never asserted in tests.
 
 Every measured step runs in its own process, sampled for the resident memory of its whole process tree
 (dbt runs as a child of the Dagster process), so the peak RSS covers everything the step started.
@@ -28,10 +30,14 @@ from orchestration.tooling.bench_doc import BENCH_DOC, render, render_dialects, 
 from orchestration.tooling.bench_measure import Measurement, TreeRssSampler, machine, measure
 from orchestration.tooling.bench_steps import (
     DIALECT_DATE_FORMATS,
+    copy_raw_schema,
     floor_script,
+    parse_for_plain_dbt,
+    plain_dbt_command,
     run_floor,
     run_load,
     run_pipeline_step,
+    run_plain_dbt,
 )
 from orchestration.tooling.cli import DEMO_DAYS, DEMO_SCALE, DEMO_SEED
 from orchestration.tooling.demo_data.dialects import DIALECTS
@@ -51,6 +57,7 @@ __all__ = [
     "run_floor",
     "run_load",
     "run_pipeline_step",
+    "run_plain_dbt",
     "write_doc",
 ]
 
@@ -89,6 +96,7 @@ def bench(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) ->
     for stale in ("warehouse.duckdb", "published.duckdb"):
         (root / stale).unlink(missing_ok=True)
 
+    load_before = os.getloadavg()
     print(f"[bench {scale}] floor", file=sys.stderr)
     floor = _measure_floor(landing, root / "floor.duckdb", memory_limit, threads, env)
     last = START + timedelta(days=days - 1)
@@ -97,10 +105,16 @@ def bench(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) ->
         ["pipeline", "--start", START.isoformat(), "--end", (last - timedelta(days=1)).isoformat()],
         {**env, "SALES_WH_BENCH_STATS": str(root / "full_stats.json")},
     )
-    print(f"[bench {scale}] daily run {last}", file=sys.stderr)
+    plain_dbt, plain = _measure_plain_dbt(scale, root, memory_limit, threads)
+    print(f"[bench {scale}] one-day (daily) run {last}", file=sys.stderr)
     daily = measure(
         ["pipeline", "--start", last.isoformat(), "--end", last.isoformat()],
         {**env, "SALES_WH_BENCH_STATS": str(root / "daily_stats.json")},
+    )
+    print(f"[bench {scale}] no-op run {last} again (no new files)", file=sys.stderr)
+    noop = measure(
+        ["pipeline", "--start", last.isoformat(), "--end", last.isoformat()],
+        {**env, "SALES_WH_BENCH_STATS": str(root / "noop_stats.json")},
     )
     return _result(
         scale,
@@ -110,8 +124,45 @@ def bench(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) ->
         generate_s=round(generate_seconds, 1),
         floor=floor,
         full=full,
+        plain_dbt=plain_dbt,
         daily=daily,
+        noop=noop,
+        load_average=(load_before, os.getloadavg()),
+        **plain,
     )
+
+
+def _measure_plain_dbt(
+    scale: str, root: Path, memory_limit: str, threads: int
+) -> tuple[Measurement, dict[str, Any]]:
+    """Plain dbt after the full run: its ``raw`` schema copied into a fresh file, ``dbt parse`` into a
+    scratch target directory (neither measured), then the pipeline's ``dbt build --full-refresh`` (no
+    unit tests) by dbt-duckdb alone, measured. The copy is removed afterwards."""
+    db, target = root / "plain_dbt.duckdb", root / "plain_dbt_target"
+    print(f"[bench {scale}] plain dbt: copying the full run's raw tables", file=sys.stderr)
+    t0 = time.perf_counter()
+    tables = copy_raw_schema(root / "warehouse.duckdb", db, memory_limit, threads)
+    copy_s = round(time.perf_counter() - t0, 1)
+    parse_s = parse_for_plain_dbt(db, target)
+    stats = root / "plain_dbt_stats.json"
+    stats.unlink(missing_ok=True)
+    print(f"[bench {scale}] plain dbt: dbt build", file=sys.stderr)
+    env = {
+        **os.environ,
+        "SALES_WH_MEMORY_LIMIT": memory_limit,
+        "SALES_WH_THREADS": str(threads),
+        "SALES_WH_BENCH_STATS": str(stats),
+    }
+    env.pop("SALES_WH_WAREHOUSE", None)  # the step sets it to the copy
+    try:
+        m = measure(
+            ["plain-dbt", "--db", str(db), "--target-path", str(target), "--", *plain_dbt_command(target)],
+            env,
+        )
+    finally:
+        db.unlink(missing_ok=True)
+        db.with_name(db.name + ".wal").unlink(missing_ok=True)
+    return m, {"plain_dbt_copy_s": copy_s, "plain_dbt_parse_s": parse_s, "plain_dbt_raw_tables": len(tables)}
 
 
 def bench_dialects(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) -> dict[str, Any]:
@@ -215,6 +266,10 @@ def main(argv: list[str] | None = None) -> None:
     p_load.add_argument("--memory-limit", default=DEFAULT_MEMORY_LIMIT)
     p_load.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     p_load.add_argument("--date-format", default=None)
+    p_dbt = sub.add_parser("plain-dbt")
+    p_dbt.add_argument("--db", type=Path, required=True)
+    p_dbt.add_argument("--target-path", type=Path, required=True)
+    p_dbt.add_argument("command", nargs=argparse.REMAINDER, help="-- then the dbt command line")
     p_pipe = sub.add_parser("pipeline")
     p_pipe.add_argument("--start", type=date.fromisoformat, required=True)
     p_pipe.add_argument("--end", type=date.fromisoformat, required=True)
@@ -229,7 +284,8 @@ def main(argv: list[str] | None = None) -> None:
         "--part",
         choices=["all", "pipeline", "dialects"],
         default="all",
-        help="pipeline: floor, full and daily runs; dialects: the loader on each export dialect vs the floor",
+        help="pipeline: floor, full run, plain dbt, one-day (daily) and no-op runs; "
+        "dialects: the loader on each export dialect vs the floor",
     )
     args = parser.parse_args(argv)
     if args.cmd == "floor":
@@ -244,6 +300,10 @@ def main(argv: list[str] | None = None) -> None:
             Path(stats) if stats else None,
             args.date_format,
         )
+    elif args.cmd == "plain-dbt":
+        stats = os.environ.get("SALES_WH_BENCH_STATS")
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        run_plain_dbt(command, args.db, args.target_path, Path(stats) if stats else None)
     elif args.cmd == "pipeline":
         stats = os.environ.get("SALES_WH_BENCH_STATS")
         run_pipeline_step(args.start, args.end, Path(stats) if stats else None)

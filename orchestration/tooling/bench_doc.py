@@ -5,20 +5,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestration.settings import PROJECT_ROOT
+from orchestration.settings import DEFAULT_MEMORY_LIMIT, PROJECT_ROOT
 from orchestration.tooling.bench_measure import fmt_mb
 from orchestration.tooling.bench_steps import DIALECT_DATE_FORMATS
 
 BENCH_DOC = PROJECT_ROOT / "docs" / "BENCHMARKS.md"
 
 
+#: Issue 11's targets, printed next to the measured values.
+TARGET_FULL_FLOOR = 2.0  # full run <= 2x the floor, at M and L
+TARGET_DAILY_FULL = 0.10  # one-day (daily) run <= 10 % of the full run, at L
+TARGET_PEAK_BYTES = 4 * 10**9  # peak RSS <= 4 GB with default settings
+TARGET_OUTSIDE_S = 10.0  # full run's time outside any Dagster step <= 10 s
+
+
+def _met(ok: bool, applies: bool = True) -> str:
+    return ("yes" if ok else "**no**") if applies else "n/a at this scale"
+
+
 def render(result: dict[str, Any]) -> str:
     floor, full, daily = result["floor"], result["full"], result["daily"]
-    rows = result["rows"]
+    noop, plain = result.get("noop"), result.get("plain_dbt")
+    rows, scale = result["rows"], result["scale"]
     lines = [
-        f"### Scale {result['scale']} ({result['days']} days of extracts), {result['date']}",
+        f"### Scale {scale} ({result['days']} days of extracts), {result['date']}",
         "",
-        f"Machine: {result['machine']}; DuckDB memory limit {result['memory_limit']}.",
+        f"Machine: {result['machine']}; DuckDB memory limit {result['memory_limit']}.{_load(result)}",
         "",
         "| object | landed rows |",
         "|---|---:|",
@@ -29,22 +41,113 @@ def render(result: dict[str, Any]) -> str:
         "|---|---:|---:|",
         f"| floor: DuckDB reads every landing file into typed tables | {floor.seconds:,.1f} s | "
         f"{fmt_mb(floor.peak_rss_bytes)} |",
+    ]
+    if plain is not None:
+        alt_s = floor.seconds + plain.seconds
+        lines += [
+            "| plain dbt: `dbt build --full-refresh` by dbt-duckdb alone over the full run's raw tables "
+            f"(no Dagster, no landing checks, no publish) | {plain.seconds:,.1f} s | "
+            f"{fmt_mb(plain.peak_rss_bytes)} |",
+            f"| floor + plain dbt: the alternative (DuckDB reads, then dbt alone) | {alt_s:,.1f} s | "
+            f"{fmt_mb(max(floor.peak_rss_bytes, plain.peak_rss_bytes))} |",
+        ]
+    lines += [
         f"| full run through Dagster (load, dbt build, checks, publish) | {full.seconds:,.1f} s | "
         f"{fmt_mb(full.peak_rss_bytes)} |",
-        f"| daily run (one more day on top of the history) | {daily.seconds:,.1f} s | "
+        f"| one-day (daily) run: the last extract date on top of the history | {daily.seconds:,.1f} s | "
         f"{fmt_mb(daily.peak_rss_bytes)} |",
+    ]
+    if noop is not None:
+        lines.append(
+            "| no-op run: the same last date again, no new files (its batch re-loaded) | "
+            f"{noop.seconds:,.1f} s | {fmt_mb(noop.peak_rss_bytes)} |"
+        )
+    lines += [
         "",
-        f"Ratios: full ÷ floor = {full.seconds / floor.seconds:.1f}; daily ÷ full = "
-        f"{daily.seconds / full.seconds:.2f}. "
+        *_targets(result),
         f"Generating the demo data took {result['generate_s']:,.1f} s (not counted).",
         "",
     ]
-    for title, m in (("Full run", full), ("Daily run", daily)):
+    if plain is not None and plain.stats:
+        statuses = ", ".join(f"{n:,} {k}" for k, n in sorted(plain.stats.get("statuses", {}).items()))
+        lines += [
+            f"Plain dbt: dbt's own process took {plain.stats.get('dbt_seconds', 0):,.1f} s of the step's "
+            f"{plain.seconds:,.1f} s ({statuses or 'no run results'}). Not counted: copying the "
+            f"{result.get('plain_dbt_raw_tables', '?')} raw tables into a fresh file "
+            f"({result.get('plain_dbt_copy_s', 0):,.1f} s) and `dbt parse` beforehand "
+            f"({result.get('plain_dbt_parse_s', 0):,.1f} s).",
+            "",
+        ]
+    pipeline_runs = [("Full run", full), ("One-day (daily) run", daily)]
+    if noop is not None:
+        pipeline_runs.append(("No-op run", noop))
+    for title, m in pipeline_runs:
         if m.stats:
             lines += [f"{title}, seconds per Dagster step:", "", "| step | seconds |", "|---|---:|"]
             lines += [f"| {k} | {v:,.1f} |" for k, v in sorted(m.stats.items(), key=lambda kv: -kv[1])]
             lines.append("")
     return "\n".join(lines)
+
+
+def _load(result: dict[str, Any]) -> str:
+    """The machine's load averages (1, 5, 15 min) when the measurements began and ended: other work on
+    the machine slows every step, so compare only ratios of a quiet run."""
+    if "load_average" not in result:
+        return ""
+    before, after = (", ".join(f"{x:.2f}" for x in la) for la in result["load_average"])
+    return f" Load average (1, 5, 15 min): {before} before the floor, {after} after the last run."
+
+
+def _targets(result: dict[str, Any]) -> list[str]:
+    """The ratios and issue 11's targets next to them."""
+    floor, full, daily = result["floor"], result["full"], result["daily"]
+    noop, plain = result.get("noop"), result.get("plain_dbt")
+    at_l = result["scale"] == "L"
+    runs = [full, daily, *([noop] if noop is not None else [])]
+    peak = max(m.peak_rss_bytes for m in runs)
+    default_limit = result["memory_limit"] == DEFAULT_MEMORY_LIMIT
+    full_floor = full.seconds / floor.seconds
+    daily_full = daily.seconds / full.seconds
+    lines = [
+        "| measure | value | issue-11 target | met |",
+        "|---|---:|---|---|",
+        f"| full ÷ floor | {full_floor:.1f} | ≤ {TARGET_FULL_FLOOR:.0f} (at M and L) | "
+        f"{_met(full_floor <= TARGET_FULL_FLOOR, result['scale'] in ('M', 'L'))} |",
+    ]
+    if plain is not None:
+        lines.append(
+            f"| full ÷ (floor + plain dbt) | {full.seconds / (floor.seconds + plain.seconds):.1f} | "
+            "none: what Dagster, the landing checks and publish cost over DuckDB reads plus dbt alone | |"
+        )
+    lines.append(
+        f"| one-day (daily) ÷ full | {daily_full:.2f} | ≤ {TARGET_DAILY_FULL:.2f} (at L) | "
+        f"{_met(daily_full <= TARGET_DAILY_FULL, at_l)} |"
+    )
+    if noop is not None:
+        lines.append(f"| no-op ÷ full | {noop.seconds / full.seconds:.2f} | none | |")
+    lines.append(
+        f"| peak RSS of the pipeline runs (process tree) | {fmt_mb(peak)} ({peak / 10**9:.1f} GB) | "
+        f"≤ {TARGET_PEAK_BYTES / 10**9:.0f} GB with default settings | "
+        + (
+            _met(peak <= TARGET_PEAK_BYTES)
+            if default_limit
+            else f"n/a: memory limit {result['memory_limit']}, not the default {DEFAULT_MEMORY_LIMIT}"
+        )
+        + " |"
+    )
+    if full.stats:
+        in_steps = sum(full.stats.values())
+        outside = full.seconds - in_steps
+        lines.append(
+            f"| full run's time outside any Dagster step | {outside:,.1f} s | ≤ {TARGET_OUTSIDE_S:.0f} s | "
+            f"{_met(outside <= TARGET_OUTSIDE_S)} |"
+        )
+        lines += [
+            "",
+            f"Outside the steps: the full run's wall time ({full.seconds:,.1f} s, process start to exit) "
+            f"minus the sum of its {len(full.stats)} steps' seconds ({in_steps:,.1f} s).",
+        ]
+    return [*lines, ""]
 
 
 def write_doc(section: str, scale: str) -> None:

@@ -1,10 +1,14 @@
 """The measured steps of the benchmarks, each run in a child process by :func:`.bench_measure.measure`:
-the floor (DuckDB alone reads every landing file into typed tables), the loader alone, and the whole
-pipeline through Dagster."""
+the floor (DuckDB alone reads every landing file into typed tables), the loader alone, plain dbt (the
+pipeline's ``dbt build`` by dbt-duckdb alone over a copy of the raw tables) and the whole pipeline
+through Dagster."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import time
 from datetime import date
 from pathlib import Path
@@ -13,6 +17,7 @@ from typing import Any
 import duckdb
 
 from orchestration.contract import OBJECTS, LandingObject
+from orchestration.settings import PROJECT_ROOT
 
 #: The date setting a user of each export gives (SALES_WH_DATE_FORMATS): reports are US-dated, and a
 #: quota file of quarter starts (01/01, 04/01, ...) reads both ways, so without it that batch fails.
@@ -99,6 +104,97 @@ def run_load(
         con.close()
     if stats_path is not None:
         stats_path.write_text(json.dumps(stats))
+
+
+# --- plain dbt: dbt-duckdb alone over the raw tables, no Dagster, no landing checks ------------------------
+
+
+def copy_raw_schema(warehouse: Path, db_path: Path, memory_limit: str, threads: int) -> list[str]:
+    """Copy every table of the ``raw`` schema of ``warehouse`` (the loaded rows and ``raw._load_audit``,
+    everything the dbt sources read) into a fresh DuckDB file ``db_path``; returns the tables copied."""
+    db_path.unlink(missing_ok=True)
+    con = duckdb.connect(str(db_path), config={"memory_limit": memory_limit, "threads": threads})
+    try:
+        con.execute(f"attach '{warehouse}' as bench_source (read_only)")
+        tables = [
+            t
+            for (t,) in con.execute(
+                "select table_name from duckdb_tables() where database_name = 'bench_source' "
+                "and schema_name = 'raw' order by table_name"
+            ).fetchall()
+        ]
+        con.execute("create schema if not exists raw")
+        for table in tables:
+            con.execute(f'create table raw."{table}" as select * from bench_source.raw."{table}"')
+        con.execute("detach bench_source")
+    finally:
+        con.close()
+    return tables
+
+
+def plain_dbt_command(target_path: Path, dbt_args: list[str] | None = None) -> list[str]:
+    """The venv's dbt on this project (the pipeline's profiles, the duckdb target), its target and log
+    directories under ``target_path`` (not the repository's ``target/`` and ``logs/``). ``dbt_args``:
+    the pipeline's ``dbt build`` on a changed project (:func:`~orchestration.defs.dbt_assets.dbt_build_args`
+    with ``--full-refresh``, no unit tests). Built in the parent: the measured child imports no Dagster."""
+    from orchestration.defs.dbt_assets import DBT_PROFILES_DIR, dbt_build_args
+    from orchestration.defs.resources import dbt_executable
+
+    return [
+        dbt_executable(),
+        *(dbt_build_args(full_refresh=True) if dbt_args is None else dbt_args),
+        "--profiles-dir",
+        str(DBT_PROFILES_DIR),
+        "--project-dir",
+        str(PROJECT_ROOT),
+        "--target",
+        "duckdb",
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(target_path / "logs"),
+    ]
+
+
+def plain_dbt_env(db_path: Path) -> dict[str, str]:
+    return {**os.environ, "SALES_WH_WAREHOUSE": str(db_path)}
+
+
+def parse_for_plain_dbt(db_path: Path, target_path: Path) -> float:
+    """``dbt parse`` into ``target_path`` before the measured build (not measured: the pipeline's dbt step
+    also finds a parsed project). Returns its seconds."""
+    shutil.rmtree(target_path, ignore_errors=True)
+    target_path.mkdir(parents=True)
+    t0 = time.perf_counter()
+    subprocess.run(
+        plain_dbt_command(target_path, ["parse", "--quiet"]),
+        env=plain_dbt_env(db_path),
+        cwd=PROJECT_ROOT,
+        check=True,
+    )
+    return round(time.perf_counter() - t0, 2)
+
+
+def run_plain_dbt(command: list[str], db_path: Path, target_path: Path, stats_path: Path | None) -> None:
+    """Run ``command`` (:func:`plain_dbt_command`) on ``db_path``. dbt's output goes to
+    ``target_path/plain_dbt.log``; the stats hold dbt's own seconds and its nodes by status."""
+    log = target_path / "plain_dbt.log"
+    t0 = time.perf_counter()
+    with log.open("w") as out:
+        code = subprocess.run(
+            command, env=plain_dbt_env(db_path), cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT
+        ).returncode
+    seconds = round(time.perf_counter() - t0, 2)
+    statuses: dict[str, int] = {}
+    results = target_path / "run_results.json"
+    if results.exists():
+        for r in json.loads(results.read_text()).get("results", []):
+            statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    if stats_path is not None:
+        stats_path.write_text(json.dumps({"dbt_seconds": seconds, "statuses": statuses}))
+    if code != 0:
+        tail = "\n".join(log.read_text().splitlines()[-30:])
+        raise SystemExit(f"plain dbt build failed (exit code {code}); end of {log}:\n{tail}")
 
 
 # --- the pipeline through Dagster ------------------------------------------------------------------------

@@ -52,20 +52,40 @@ periods as (
 
 ),
 
+period_ends as (
+
+    -- each period's two as-of dates, once when they are the same day (an equi-join below: a join on
+    -- `as_of_date in (opening, closing)` made DuckDB compare every pipeline row with every period)
+    select
+        period_grain,
+        period_start,
+        target_quarter_start,
+        opening_as_of_date as as_of_date
+    from periods
+    union
+    select
+        period_grain,
+        period_start,
+        target_quarter_start,
+        closing_as_of_date as as_of_date
+    from periods
+
+),
+
 pipeline_ends as (
 
     select
-        periods.period_grain,
-        periods.period_start,
-        pipeline.as_of_date,
+        period_ends.period_grain,
+        period_ends.period_start,
+        period_ends.as_of_date,
         sum(coalesce(pipeline.amount_corporate, 0)) as amount,
         count(*) as deals
-    from periods
+    from period_ends
     inner join pipeline
-        on pipeline.as_of_date in (periods.opening_as_of_date, periods.closing_as_of_date)
-        and periods.target_quarter_start <= pipeline.close_date
-        and pipeline.close_date < {{ add_to_date('quarter', 1, 'periods.target_quarter_start') }}
-    group by periods.period_grain, periods.period_start, pipeline.as_of_date
+        on period_ends.as_of_date = pipeline.as_of_date
+        and period_ends.target_quarter_start <= pipeline.close_date
+        and pipeline.close_date < {{ add_to_date('quarter', 1, 'period_ends.target_quarter_start') }}
+    group by period_ends.period_grain, period_ends.period_start, period_ends.as_of_date
 
 ),
 

@@ -4,7 +4,7 @@
     the record's own IsClosed/IsWon (IsWon implies closed; not closed implies not won), then the stage
     seeds; false when none says anything. `stages` names the int_opportunity_stages_resolved relation
     (left-joined on the stage name); the two flag arguments are the record's IsClosed/IsWon (null when
-    unknown). fct_opportunities spells the same two expressions inline; it can call these instead.
+    unknown). fct_opportunities and int_opportunity_states_ranged both call them.
 -#}
 {% macro opportunity_is_closed(stages, is_closed_in_source, is_won_in_source) -%}
     case

@@ -50,27 +50,12 @@ joined as (
         -- the stage seeds; false when none says anything. A won deal with an unknown stage is still won,
         -- closed and not won is lost. Unknown stages are kept (stage_order NULL) and reported in
         -- dq_unmapped_values.
-        case
-            when stages.flags_source = 'landed' then stages.is_closed
-            else
-                coalesce(
-                    case when opportunities.is_won_in_source then true else opportunities.is_closed_in_source end,
-                    case when stages.flags_source in ('seed', 'seed_newer_orgs') then stages.is_closed end,
-                    false
-                )
-        end as is_closed,
-        case
-            when stages.flags_source = 'landed' then stages.is_won
-            else
-                coalesce(
-                    case
-                        when opportunities.is_closed_in_source = false then false
-                        else opportunities.is_won_in_source
-                    end,
-                    case when stages.flags_source in ('seed', 'seed_newer_orgs') then stages.is_won end,
-                    false
-                )
-        end as is_won,
+        {{ opportunity_is_closed(
+            'stages', 'opportunities.is_closed_in_source', 'opportunities.is_won_in_source'
+        ) }} as is_closed,
+        {{ opportunity_is_won(
+            'stages', 'opportunities.is_closed_in_source', 'opportunities.is_won_in_source'
+        ) }} as is_won,
         case
             when stages.flags_source = 'landed' then 'landed'
             when opportunities.is_won_in_source is not null or opportunities.is_closed_in_source is not null

@@ -5,7 +5,13 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import DbtProject
 
-from orchestration.defs.dbt_assets import build_dbt_assets, dbt_model_keys, load_dbt_project
+from orchestration.defs.dbt_assets import (
+    build_dbt_assets,
+    dbt_model_keys,
+    incremental_keys,
+    load_dbt_project,
+    read_manifest,
+)
 from orchestration.defs.freshness import build_freshness_checks
 from orchestration.defs.jobs import daily_job, one_writer_executor
 from orchestration.defs.mart_checks import build_mart_checks
@@ -34,7 +40,9 @@ def build_defs(
         assets=[
             *build_raw_assets(partitions if partitioned else None),
             build_dbt_assets(project),
-            build_publish_asset([*marts, *core]),
+            build_publish_asset(
+                [*marts, *core], incremental_keys(read_manifest(project), [MARTS_SCHEMA, CORE_SCHEMA])
+            ),
         ],
         asset_checks=[*build_mart_checks(marts), *build_freshness_checks(settings)],
         jobs=[daily_job],

@@ -50,8 +50,8 @@ def test_render_rows_ratios_and_targets() -> None:
     assert "| full run through Dagster (load, dbt build, checks, publish) | 140.0 s | 2,000 MiB |" in text
     assert "| one-day (daily) run: the last extract date on top of the history | 35.0 s | 1,500 MiB |" in text
     assert (
-        "| no-op run: the same last date again, no new files (its batch re-loaded) | 28.0 s | 1,400 MiB |"
-        in text
+        "| no-op run: the last date again, files unchanged (nothing to load, build or publish) | "
+        "28.0 s | 1,400 MiB |" in text
     )
     # ratios: 140/40 = 3.5, 140/70 = 2.0, 35/140 = 0.25, 28/140 = 0.20
     assert "| full ÷ floor | 3.5 | ≤ 2 (at M and L) | **no** |" in text

@@ -6,6 +6,7 @@ check (a negative Amount that parses fine) is not published and the previous fil
 """
 
 import hashlib
+import os
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -132,6 +133,11 @@ def test_rerunning_a_day_gives_identical_marts(env: Path, first_run) -> None:
     bookings_before = reader.execute(
         "select sum(bookings_amount_corporate) from marts.kpi_bookings"
     ).fetchone()
+    # The same extract delivered again (every file of the day landed anew: new modification times), so
+    # the day is loaded, built and published again; an untouched day would be a no-op (test_noop_e2e).
+    for f in (env / "landing").glob(f"*/{LAST.isoformat()}/*"):
+        st = f.stat()
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     again = run_pipeline(LAST)
     assert again.success, again.failed_steps
     assert reader.execute("select sum(bookings_amount_corporate) from marts.kpi_bookings").fetchone() == (

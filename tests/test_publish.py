@@ -165,3 +165,62 @@ def test_publish_keeps_the_published_files_mode_and_group(tmp_path: Path, wareho
     os.chmod(published, 0o640)
     publish(warehouse_file, published, PublishRequest("run-3", ["marts.kpi_bookings"]))
     assert stat.S_IMODE(os.stat(published).st_mode) == 0o640
+
+
+def _rows(path: Path, table: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(f"select * from {table} order by all").fetchall()
+
+
+def test_incremental_publish_replaces_changed_keys_and_equals_the_warehouse(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    wh, published = tmp_path / "warehouse.duckdb", tmp_path / "published.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        con.execute("create schema core; create schema marts")
+        # day d holds rows (d, 0..d); amounts as built
+        con.execute(
+            "create table core.fct_daily as select d::int as day, r::int as row_no, "
+            "(d * 10 + r)::int as amount from range(1, 5) as a(d), range(0, 5) as b(r) where r <= d"
+        )
+        con.execute("create table marts.kpi_x as select 1 as v")
+        con.execute("create table marts.kpi_dropped as select 1 as v")
+    state = ("project-a", "raw-1")
+    tables = ["core.fct_daily", "marts.kpi_x", "marts.kpi_dropped"]
+    keys = {"core.fct_daily": "day"}
+    publish(wh, published, PublishRequest("run-1", tables, build_state=state, incremental_keys=keys))
+    with duckdb.connect(str(wh)) as con:
+        con.execute("update core.fct_daily set amount = -1 where day = 2 and row_no = 1")  # changed day
+        con.execute("delete from core.fct_daily where day = 3 and row_no = 0")  # a row gone
+        con.execute("delete from core.fct_daily where day = 1")  # a day gone
+        con.execute("insert into core.fct_daily values (9, 0, 90), (9, 1, 91)")  # a new day
+        con.execute("create or replace table marts.kpi_x as select 2 as v")
+        con.execute("drop table marts.kpi_dropped")
+    caplog.set_level("INFO", logger="orchestration.publishing.publish")
+    counts = publish(
+        wh, published, PublishRequest("run-2", tables[:2], build_state=state, incremental_keys=keys)
+    )
+    # Days 1 (gone), 2 (a row changed), 3 (a row gone) and 9 (new) replaced; day 4 kept.
+    assert "4 key value(s) of the incremental tables replaced" in caplog.text
+    # By hand: days 2 (3 rows), 3 (3 of 4), 4 (5 rows), 9 (2 rows).
+    assert counts == {"core.fct_daily": 13, "marts.kpi_x": 1}
+    assert _rows(published, "core.fct_daily") == _rows(wh, "core.fct_daily")
+    assert (2, 1, -1) in _rows(published, "core.fct_daily")
+    assert _rows(published, "marts.kpi_x") == [(2,)]
+    with duckdb.connect(str(published), read_only=True) as con:
+        names = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+        history = con.execute(f"select run_id from {RUN_HISTORY} order by published_at").fetchall()
+    assert "kpi_dropped" not in names
+    assert history == [("run-1",), ("run-2",)]
+
+
+def test_incremental_publish_copies_a_table_whose_columns_changed(tmp_path: Path) -> None:
+    wh, published = tmp_path / "warehouse.duckdb", tmp_path / "published.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        con.execute("create schema core; create table core.fct_daily as select 1 as day, 10 as amount")
+    request = dict(build_state=("p", "r"), incremental_keys={"core.fct_daily": "day"})
+    publish(wh, published, PublishRequest("run-1", ["core.fct_daily"], **request))
+    with duckdb.connect(str(wh)) as con:
+        con.execute("alter table core.fct_daily add column note varchar default 'x'")
+    publish(wh, published, PublishRequest("run-2", ["core.fct_daily"], **request))
+    assert _rows(published, "core.fct_daily") == [(1, 10, "x")]

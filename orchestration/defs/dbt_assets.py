@@ -19,12 +19,13 @@ from the one kept next to the warehouse), the step runs ``dbt build --full-refre
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -41,7 +42,9 @@ from dagster_dbt import (
 
 from orchestration.contract import RAW_SCHEMA
 from orchestration.defs.resources import WarehouseResource, dbt_cli, retry_on_warehouse_lock
+from orchestration.defs.tags import NOTHING_NEW
 from orchestration.faults import fault_point
+from orchestration.publishing.publish import published_build_state, raw_state
 from orchestration.settings import PROJECT_ROOT
 
 DBT_PROFILES_DIR = PROJECT_ROOT / "dbt_project"
@@ -56,6 +59,18 @@ def _put_dbt_on_path() -> None:
 
 
 _put_dbt_on_path()
+
+
+class _NoDbtResultsWhenNothingNew(logging.Filter):
+    """Dagster warns once per blocking check of a step that emitted no result for it. The dbt step emits
+    none when it has nothing new to build (:func:`nothing_to_build`), and then what the checks gate
+    (publish) is skipped with it: those warnings say nothing about the data."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "emitted no result in step 'dbt_models'" not in record.getMessage()
+
+
+logging.getLogger("dagster._core.execution.plan.active").addFilter(_NoDbtResultsWhenNothingNew())
 
 
 class SalesWhDbtTranslator(DagsterDbtTranslator):
@@ -238,6 +253,16 @@ def stopped_on_error(process: subprocess.Popen[bytes]) -> Iterator[None]:
         raise
 
 
+def nothing_to_build(
+    is_subset: bool, full_refresh: bool, state: tuple[str, str], published_path: str
+) -> bool:
+    """Whether a run has nothing to build: all models selected (not a subset), the warehouse built by
+    this dbt project, and the published file built from this project and this raw state (no batch
+    loaded or refused since). Then ``dbt build`` would rebuild the same tables and run the same tests on
+    them, and publish would copy them again."""
+    return not is_subset and not full_refresh and published_build_state(Path(published_path)) == state
+
+
 def read_manifest(project: DbtProject) -> dict[str, Any]:
     # Read the file each time: dagster-dbt caches manifests by path, which would hide a re-parse.
     return json.loads(project.manifest_path.read_text())
@@ -259,10 +284,18 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         os.environ.update(dbt_env(warehouse))
         # Wait out a lock held by another process (DuckDB: one writer) before starting dbt: a dbt
         # failure cannot be told apart from a lock cheaply, and retrying a failed dbt test is pointless.
-        with retry_on_warehouse_lock(context), warehouse.connect():
-            pass
+        with retry_on_warehouse_lock(context), warehouse.connect(read_only=True) as con:
+            state = raw_state(con)
         fingerprint = project_fingerprint(dbt.target or "")
         full_refresh = full_refresh_needed(built_fingerprint(warehouse.warehouse_path), fingerprint)
+        if nothing_to_build(context.is_subset, full_refresh, (fingerprint, state), warehouse.published_path):
+            # No model is materialized: Dagster skips what is downstream (mart checks, publish), and the
+            # published file, built and checked from these same inputs, stays as it is.
+            context.log.info(
+                f"{NOTHING_NEW} (the same raw batches and dbt project): dbt build, the mart checks and "
+                f"publishing are skipped; {warehouse.published_path} is current"
+            )
+            return
         args = dbt_build_args(full_refresh=full_refresh)
         context.log.info(
             f"dbt {' '.join(args)} on {warehouse.warehouse_path}"
@@ -292,6 +325,23 @@ def model_keys(manifest: Mapping[str, Any], schema: str, prefix: str = "") -> li
         ),
         key=lambda k: k.to_user_string(),
     )
+
+
+def incremental_keys(manifest: Mapping[str, Any], schemas: Sequence[str]) -> dict[str, str]:
+    """``"schema.table"`` -> unique key column of the incremental models built in ``schemas`` with a
+    single-column key: what publish may update by key instead of copying whole."""
+    out: dict[str, str] = {}
+    for node in manifest["nodes"].values():
+        config = node.get("config", {})
+        key = config.get("unique_key")
+        if (
+            node["resource_type"] == "model"
+            and node.get("schema") in schemas
+            and config.get("materialized") == "incremental"
+            and isinstance(key, str)
+        ):
+            out[f"{node['schema']}.{node.get('alias') or node['name']}"] = key
+    return out
 
 
 def dbt_model_keys(project: DbtProject, schema: str, prefix: str = "") -> list[dg.AssetKey]:

@@ -2,13 +2,14 @@
 and core tables for BI tools (:func:`orchestration.publishing.publish.publish`), with the run's check
 results and history."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 
 from orchestration.contract import OBJECTS_BY_NAME
+from orchestration.defs.dbt_assets import built_fingerprint
 from orchestration.defs.partitions import partition_range
 from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
 from orchestration.publishing.publish import (
@@ -16,6 +17,7 @@ from orchestration.publishing.publish import (
     PublishRequest,
     objects_not_found,
     publish,
+    raw_state,
     tables_to_publish,
 )
 from orchestration.tooling.dashboard import write_after_publish
@@ -50,8 +52,11 @@ def run_check_records(instance: dg.DagsterInstance, run_id: str) -> list[CheckRe
     return out
 
 
-def build_publish_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
-    """The publish asset, downstream of every mart and core table (``upstream``)."""
+def build_publish_asset(
+    upstream: Sequence[dg.AssetKey], incremental_keys: Mapping[str, str] | None = None
+) -> dg.AssetsDefinition:
+    """The publish asset, downstream of every mart and core table (``upstream``); ``incremental_keys``
+    (incremental table -> unique key) are published by key from a copy of the previous file."""
 
     @dg.asset(
         key=PUBLISHED_KEY,
@@ -64,6 +69,8 @@ def build_publish_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         with retry_on_warehouse_lock(context), warehouse.connect(read_only=True) as con:
             tables = tables_to_publish(con)
             missing = objects_not_found(con)
+            state = raw_state(con)
+        fingerprint = built_fingerprint(warehouse.warehouse_path)
         for name in missing:
             obj = OBJECTS_BY_NAME[name]
             effect = "its core KPIs are empty" if obj.core else obj.when_absent
@@ -74,6 +81,8 @@ def build_publish_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
             partition_range=partition_range(context.run.tags),
             checks=run_check_records(context.instance, context.run.run_id),
             objects_not_found=missing,
+            build_state=(fingerprint, state) if fingerprint else None,
+            incremental_keys=dict(incremental_keys or {}),
         )
         with retry_on_warehouse_lock(context):
             counts = publish(

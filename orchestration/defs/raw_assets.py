@@ -15,6 +15,7 @@ problem, and the step fails. A warehouse locked by another process is waited out
 (``retry_on_warehouse_lock``).
 """
 
+import os
 from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
@@ -37,6 +38,7 @@ from orchestration.defs.tags import CORE_OBJECT_TAG
 from orchestration.faults import fault_point
 from orchestration.ingestion import rejects
 from orchestration.ingestion.loader import BatchError, BatchResult, load_batches
+from orchestration.ingestion.signature import batch_signatures, settings_token, unchanged_dates
 from orchestration.quality.landing import (
     GX_ENGINE,
     ExpectationOutcome,
@@ -47,6 +49,9 @@ from orchestration.quality.landing import (
     validate_landing,
 )
 from orchestration.settings import object_date_formats
+
+#: ``1``: load every extract date of a run even when its batch did not change since its last load.
+RELOAD_ENV = "SALES_WH_RELOAD"
 
 ERRORS_CHECK = "landing_errors"
 WARNINGS_CHECK = "landing_warnings"
@@ -67,6 +72,9 @@ class RawLoadConfig(dg.Config):
     over ``SALES_WH_DATE_FORMATS``; it only settles US/day-first ambiguity (formats are detected)."""
 
     date_format: str | None = None
+    #: Load every extract date of the run, also those whose files are those of their last load (also
+    #: ``SALES_WH_RELOAD=1``, ``sales-wh run --reload``).
+    reload: bool = False
 
 
 def raw_asset_key(obj: LandingObject) -> dg.AssetKey:
@@ -103,9 +111,11 @@ def _check_result(
     severity: dg.AssetCheckSeverity,
     outcomes: Sequence[tuple[str, ExpectationOutcome]],
     reasons: Sequence[rejects.RejectReason] = (),
+    note: str | None = None,
 ) -> dg.AssetCheckResult:
     """One asset check from expectation outcomes; ``reasons`` (the load's top reject reasons) go into
-    its metadata and, when it fails, into its description, so a blocked batch says why."""
+    its metadata and, when it fails, into its description, so a blocked batch says why. ``note``
+    describes a check that passed (batches not reloaded: their checks passed at their load)."""
     failed = [(d, o) for d, o in outcomes if not o.success]
     metadata: dict[str, Any] = {
         "expectations": len(outcomes),
@@ -124,7 +134,7 @@ def _check_result(
         passed=not failed,
         severity=severity,
         metadata=metadata,
-        description=description[:2000] or None,
+        description=description[:2000] or note,
     )
 
 
@@ -230,9 +240,16 @@ def _materialize(
     results: Sequence[BatchResult],
     outcomes: Sequence[tuple[str, ExpectationOutcome]],
     reasons: Sequence[rejects.RejectReason] = (),
+    unchanged: Sequence[date] = (),
+    unchanged_found: int = 0,
 ) -> dg.MaterializeResult:
     metadata = _batch_metadata(results)
     metadata["committed"] = all(r.committed for r in results)
+    # Batches whose files did not change since their last load (orchestration/ingestion/signature.py):
+    # not loaded again, raw keeps them as loaded and checked then.
+    metadata["extract_dates_unchanged"] = unchanged_found
+    if unchanged_found:
+        metadata["object_found"] = True
     if not metadata["committed"]:
         context.log.error(
             f"{obj.name}: blocking landing checks failed; the load was rolled back and raw "
@@ -252,24 +269,40 @@ def _materialize(
         metadata["date_formats"] = dg.MetadataValue.json(formats)
     if reasons:
         metadata["top_reject_reasons"] = dg.MetadataValue.md(rejects.markdown(reasons))
-    if not metadata["object_found"]:
+    if unchanged and not results:
+        context.log.info(
+            f"{obj.name}: nothing new in {len(unchanged)} extract date(s) ({_label(unchanged)}): the files "
+            "are those of their last load, raw is unchanged"
+        )
+    elif not metadata["object_found"]:
         context.log.warning(
             f"{obj.name} not found in {warehouse.landing_dir} for {dates[0]}..{dates[-1]}"
             + ("" if obj.core else f" ({obj.when_absent})")
         )
     verb = "loaded" if metadata["committed"] else "read (NOT loaded: the load was rolled back)"
-    context.log.info(
-        f"{obj.name}: {metadata['loaded_rows']} rows {verb}, {metadata['rejected_rows']} rejected "
-        f"from {metadata['files']} file(s), {len(dates)} extract date(s)"
+    if results:
+        context.log.info(
+            f"{obj.name}: {metadata['loaded_rows']} rows {verb}, {metadata['rejected_rows']} rejected "
+            f"from {metadata['files']} file(s), {len(results)} extract date(s)"
+            + (f"; {len(unchanged)} unchanged extract date(s) not reloaded" if unchanged else "")
+        )
+    note = (
+        f"{len(unchanged)} extract date(s) unchanged since their last load, checked then; not reloaded"
+        if unchanged
+        else None
     )
     errors = _check_result(
         ERRORS_CHECK,
         dg.AssetCheckSeverity.ERROR,
         [(d, o) for d, o in outcomes if o.severity == "error"],
         reasons,
+        note,
     )
     warnings = _check_result(
-        WARNINGS_CHECK, dg.AssetCheckSeverity.WARN, [(d, o) for d, o in outcomes if o.severity != "error"]
+        WARNINGS_CHECK,
+        dg.AssetCheckSeverity.WARN,
+        [(d, o) for d, o in outcomes if o.severity != "error"],
+        note=note,
     )
     # A failed blocking check fails this step after the materialization: dbt and publish are skipped.
     return dg.MaterializeResult(asset_key=key, metadata=metadata, check_results=[errors, warnings])
@@ -311,11 +344,15 @@ def build_raw_asset(
     def _raw_asset(
         context: dg.AssetExecutionContext, config: RawLoadConfig, warehouse: WarehouseResource
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        dates = run_extract_dates(context)
+        run_dates = run_extract_dates(context)
         date_formats = object_date_formats(dict(warehouse.date_formats), obj.name)
         if config.date_format:
             date_formats["*"] = config.date_format
         max_rate, gx_max_rows = warehouse.max_reject_rate, warehouse.gx_max_rows
+        signatures = batch_signatures(
+            Path(warehouse.landing_dir), obj, run_dates, settings_token(date_formats, max_rate)
+        )
+        dates: list[date] = []  # the dates loaded: those whose batch changed since its last load
         outcomes: list[tuple[str, ExpectationOutcome]] = []
         reasons: list[rejects.RejectReason] = []
 
@@ -328,20 +365,31 @@ def build_raw_asset(
 
         try:
             with retry_on_warehouse_lock(context), warehouse.connect() as con:
-                results = load_batches(
-                    con,
-                    obj,
-                    Path(warehouse.landing_dir),
-                    dates,
-                    date_formats=date_formats,
-                    before_commit=passes_blocking_checks,
+                reload = config.reload or os.environ.get(RELOAD_ENV, "0") == "1"
+                unchanged = [] if reload else sorted(unchanged_dates(con, obj, signatures))
+                dates[:] = [d for d in run_dates if d not in unchanged]
+                results = (
+                    load_batches(
+                        con,
+                        obj,
+                        Path(warehouse.landing_dir),
+                        dates,
+                        date_formats=date_formats,
+                        before_commit=passes_blocking_checks,
+                        signatures=signatures,
+                    )
+                    if dates
+                    else []
                 )
         except BatchError as exc:  # a data problem: retrying cannot help
             # Report the blocking check as failed (the UI shows it with the message naming the file),
             # then fail the step without a materialization: nothing was loaded.
-            yield _batch_error_check(obj, dates, exc)
+            yield _batch_error_check(obj, dates or run_dates, exc)
             raise dg.Failure(description=f"{obj.name}: {exc}", allow_retries=False) from exc
-        yield _materialize(context, obj, key, warehouse, dates, results, outcomes, reasons)
+        found_unchanged = sum(signatures[d] is not None for d in unchanged)
+        yield _materialize(
+            context, obj, key, warehouse, run_dates, results, outcomes, reasons, unchanged, found_unchanged
+        )
 
     return _raw_asset
 

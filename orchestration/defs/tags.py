@@ -25,3 +25,7 @@ LANDING_FOLDERS_TAG = "landing_folders"
 
 #: On each raw asset: whether its landing object is needed by the core KPIs ("true"/"false").
 CORE_OBJECT_TAG = "core"
+
+#: How the dbt step's log line starts when it had nothing to build (the same raw batches and dbt project
+#: as the last publish); the command line's progress reads it.
+NOTHING_NEW = "nothing new since the last publish"

@@ -182,6 +182,7 @@ def _audit(
     loaded_at: datetime,
     extras: Sequence[str],
     fmts: ColumnFormats,
+    signatures: Mapping[date, str | None],
 ) -> list[BatchResult]:
     """Count rows three independent ways, check they add up, and record one audit row per batch."""
     dates = list(batches)
@@ -229,7 +230,7 @@ def _audit(
         con.execute(
             f"""INSERT INTO {RAW_SCHEMA}.{LOAD_AUDIT_TABLE}
                 SELECT $object, unnest($dates), unnest($files), unnest($source), unnest($loaded),
-                       unnest($rejected), $loaded_at""",
+                       unnest($rejected), $loaded_at, unnest($signatures)""",
             {
                 "object": obj.name,
                 "dates": [r.extract_date for r in results],
@@ -238,6 +239,7 @@ def _audit(
                 "loaded": [r.loaded_rows for r in results],
                 "rejected": [r.rejected_rows for r in results],
                 "loaded_at": loaded_at,
+                "signatures": [signatures.get(r.extract_date) for r in results],
             },
         )
     return results
@@ -294,6 +296,7 @@ def load_batches(
     *,
     date_formats: Mapping[str, str] | None = None,
     before_commit: Callable[[duckdb.DuckDBPyConnection], bool] | None = None,
+    signatures: Mapping[date, str | None] | None = None,
 ) -> list[BatchResult]:
     """Load the batches of ``obj`` for ``extract_dates`` and replace those partitions, in one transaction.
 
@@ -308,6 +311,8 @@ def load_batches(
     ``date_formats`` settles US/day-first ambiguity: field API name (or ``"*"`` for every field) ->
     ``MDY``, ``DMY`` or a strptime pattern. Raises :class:`BatchError` when a batch is wrong as a
     whole; then nothing of this call is loaded. Returns one result per date, in date order.
+    ``signatures`` (extract date -> landing signature, :mod:`orchestration.ingestion.signature`) are
+    recorded in the audit, so a later run can tell an unchanged batch.
     """
     landing_dir = Path(landing_dir).absolute()
     dates = sorted(set(extract_dates))
@@ -342,7 +347,7 @@ def load_batches(
                 _add_raw_extras(con, obj, extras)
                 check_nul = any(f.may_hold_nul for f in files)
                 _replace_partitions(con, obj, dates, extras, loaded_at, fmts, check_nul)
-                results = _audit(con, obj, batches, loaded_at, extras, fmts)
+                results = _audit(con, obj, batches, loaded_at, extras, fmts, signatures or {})
                 accepted = before_commit is None or before_commit(con)
                 refused = []
                 if not accepted:

@@ -27,7 +27,7 @@ REJECT_COLUMNS = "object, extract_date, source_file, source_line, column_name, v
 AUDIT_DDL = f"""
 CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{LOAD_AUDIT_TABLE} (
     object VARCHAR, extract_date DATE, source_files BIGINT, source_rows BIGINT,
-    loaded_rows BIGINT, rejected_rows BIGINT, loaded_at TIMESTAMP
+    loaded_rows BIGINT, rejected_rows BIGINT, loaded_at TIMESTAMP, landing_signature VARCHAR
 )"""
 
 
@@ -58,3 +58,5 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     if "committed" not in existing_columns(con, REJECTS_TABLE):  # warehouses from before the column
         con.execute(f"ALTER TABLE {RAW_SCHEMA}.{REJECTS_TABLE} ADD COLUMN committed BOOLEAN DEFAULT true")
     con.execute(AUDIT_DDL)
+    if "landing_signature" not in existing_columns(con, LOAD_AUDIT_TABLE):  # from before the column
+        con.execute(f"ALTER TABLE {RAW_SCHEMA}.{LOAD_AUDIT_TABLE} ADD COLUMN landing_signature VARCHAR")

@@ -24,6 +24,7 @@ it), so a ``chmod 600`` on the published file survives the next publish.
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -36,7 +37,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.contract import OBJECTS, RAW_SCHEMA
+from orchestration.contract import LOAD_AUDIT_TABLE, OBJECTS, RAW_SCHEMA, REJECTS_TABLE
 from orchestration.faults import fault_point
 from orchestration.sql import lit, q
 from orchestration.warehouse import CORE_SCHEMA, MARTS_SCHEMA, connect_warehouse
@@ -45,6 +46,10 @@ from orchestration.warehouse import CORE_SCHEMA, MARTS_SCHEMA, connect_warehouse
 PUBLISHED_CORE_PREFIXES = ("dim_", "fct_", "dq_")
 RUN_HISTORY = "run_history"
 CHECK_RESULTS = "check_results"
+#: What the published tables were built from (one row, this file's own): the dbt project's fingerprint
+#: and the raw state (:func:`raw_state`). A run whose project and raw state equal it has nothing to
+#: build or publish (orchestration/defs/dbt_assets.py).
+BUILD_STATE = "build_state"
 
 _RUN_HISTORY_DDL = f"""
 create table main.{RUN_HISTORY} (
@@ -75,6 +80,11 @@ class PublishRequest:
     partition_range: str = ""
     checks: Sequence[CheckRecord] = field(default_factory=tuple)
     objects_not_found: Sequence[str] = field(default_factory=tuple)
+    #: (dbt project fingerprint, raw state) the tables were built from; None: not recorded.
+    build_state: tuple[str, str] | None = None
+    #: Incremental tables ("schema.table") -> their unique key column: in a publish that starts from a
+    #: copy of the previous file, only their keys whose rows changed are replaced (:func:`_apply_delta`).
+    incremental_keys: Mapping[str, str] = field(default_factory=dict)
 
 
 class PublishError(RuntimeError):
@@ -160,15 +170,79 @@ def _take_mode_of(previous: Path, new: Path) -> None:
             _log.warning("could not give %s the group %s of %s", new, st.st_gid, previous)
 
 
-def _copy_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> dict[str, int]:
+def _columns(con: duckdb.DuckDBPyConnection, database: str, schema: str, table: str) -> list[tuple[str, str]]:
+    return con.execute(
+        "select column_name, data_type from duckdb_columns() "
+        "where database_name = ? and schema_name = ? and table_name = ? order by column_index",
+        [database, schema, table],
+    ).fetchall()
+
+
+def _apply_delta(con: duckdb.DuckDBPyConnection, schema: str, table: str, key: str) -> int:
+    """Make ``schema.table`` (the previous publish's copy) equal to the warehouse's by replacing the
+    rows of each key value whose rows differ (count or a sum of row hashes) and deleting the key
+    values the warehouse no longer has. Returns the number of key values replaced."""
+    name, k = f"{q(schema)}.{q(table)}", q(key)
+
+    def per_key(source: str) -> str:
+        return f"select {k} as k, count(*) as n, sum(hash(t)) as h from {source} as t group by 1"
+
+    con.execute(
+        f"""create or replace temp table _publish_changed as
+            select coalesce(w.k, p.k) as k
+            from ({per_key("wh." + name)}) as w
+            full join ({per_key(name)}) as p on w.k is not distinct from p.k
+            where w.n is distinct from p.n or w.h is distinct from p.h"""
+    )
+    (changed,) = con.execute("select count(*) from _publish_changed").fetchone() or (0,)
+    if changed:
+        con.execute(
+            f"delete from {name} as t where exists "
+            f"(select 1 from _publish_changed as c where c.k is not distinct from t.{k})"
+        )
+        con.execute(
+            f"insert into {name} select * from wh.{name} as t where exists "
+            f"(select 1 from _publish_changed as c where c.k is not distinct from t.{k})"
+        )
+    con.execute("drop table _publish_changed")
+    return int(changed)
+
+
+def _copy_tables(
+    con: duckdb.DuckDBPyConnection,
+    tables: Sequence[str],
+    incremental_keys: Mapping[str, str] | None = None,
+    say: Callable[[str], object] | None = None,
+) -> dict[str, int]:
+    """Copy ``tables`` from the attached warehouse ``wh``. When the file already holds a table (a copy of
+    the previous publish) with the same columns and the table is incremental, only its changed keys
+    are replaced; every other table is copied whole. Tables of the published schemas that are not in
+    ``tables`` any more are dropped."""
     counts: dict[str, int] = {}
+    incremental_keys = incremental_keys or {}
+    wanted = set(tables)
+    for schema, table in con.execute(
+        "select schema_name, table_name from duckdb_tables() where database_name = current_database() "
+        f"and schema_name in ({lit(MARTS_SCHEMA)}, {lit(CORE_SCHEMA)})"
+    ).fetchall():
+        if f"{schema}.{table}" not in wanted:
+            con.execute(f"drop table {q(schema)}.{q(table)}")
+    here = con.execute("select current_database()").fetchone()[0]  # type: ignore[index]
+    replaced = 0
     for qualified in tables:
         schema, table = qualified.split(".")
         name = f"{q(schema)}.{q(table)}"
         con.execute(f"create schema if not exists {q(schema)}")
-        con.execute(f"create table {name} as select * from wh.{name}")
+        previous = _columns(con, here, schema, table)
+        key = incremental_keys.get(qualified)
+        if key and previous and previous == _columns(con, "wh", schema, table):
+            replaced += _apply_delta(con, schema, table, key)
+        else:
+            con.execute(f"create or replace table {name} as select * from wh.{name}")
         (counts[qualified],) = con.execute(f"select count(*) from {name}").fetchall()[0]
         fault_point("publish_copy")  # the temporary file half written (reliability suite)
+    if say is not None and any(k in wanted for k in incremental_keys):
+        say(f"publish: {replaced} key value(s) of the incremental tables replaced, the rest kept")
     return counts
 
 
@@ -208,6 +282,14 @@ def _write_history(
             json.dumps(sorted(request.objects_not_found)),
         ],
     )
+    if request.build_state is not None:
+        con.execute(
+            f"create table main.{BUILD_STATE} (project_fingerprint varchar, raw_state varchar, "
+            "run_id varchar, published_at timestamp)"
+        )
+        con.execute(
+            f"insert into main.{BUILD_STATE} values (?, ?, ?, ?)", [*request.build_state, request.run_id, at]
+        )
     if request.checks:
         con.executemany(
             f"insert into main.{CHECK_RESULTS} values (?, ?, ?, ?, ?, ?, ?)",
@@ -257,14 +339,26 @@ def publish(
     _remove_quietly(tmp)
     at = datetime.now(UTC).replace(tzinfo=None)
     try:
+        # An incremental publish starts from a byte copy of the previous file (never written after it
+        # was moved into place) and replaces what changed; the copy is as atomic as a new file.
+        from_previous = bool(request.incremental_keys) and published_build_state(published_path) is not None
+        if from_previous:
+            shutil.copyfile(published_path, tmp)
         con = connect_warehouse(tmp)
         try:
             con.execute(f"attach {lit(str(warehouse_path))} as wh (read_only)")
-            counts = _copy_tables(con, request.tables)
+            counts = _copy_tables(
+                con, request.tables, request.incremental_keys if from_previous else None, _log.info
+            )
             con.execute("detach wh")
-            con.execute(_RUN_HISTORY_DDL)
-            con.execute(_CHECK_RESULTS_DDL)
-            _carry_forward(con, published_path)
+            if from_previous:
+                con.execute(f"drop table if exists main.{BUILD_STATE}")
+                con.execute(_RUN_HISTORY_DDL.replace("create table", "create table if not exists"))
+                con.execute(_CHECK_RESULTS_DDL.replace("create table", "create table if not exists"))
+            else:
+                con.execute(_RUN_HISTORY_DDL)
+                con.execute(_CHECK_RESULTS_DDL)
+                _carry_forward(con, published_path)
             _write_history(con, request, counts, at)
             con.execute("checkpoint")
         finally:
@@ -305,6 +399,40 @@ def _publish_error(published: Path, exc: BaseException) -> PublishError:
         f"Could not publish to {published.parent}: {reason}. Nothing was published and {kept}; free space "
         "or make the folder writable for this user, then rerun (the run's warehouse is complete)."
     )
+
+
+def raw_state(con: duckdb.DuckDBPyConnection) -> str:
+    """A fingerprint of what the raw schema holds: every committed load writes its audit rows (a batch
+    not reloaded writes none) and a refused one its rejects, each stamped with the load's time, so a
+    load of any batch changes it and a run that loaded nothing leaves it as it was."""
+    present = set(existing_tables(con, [RAW_SCHEMA])[RAW_SCHEMA])
+    parts = []
+    for table in (LOAD_AUDIT_TABLE, REJECTS_TABLE):
+        if table in present:
+            row = con.execute(
+                f"select count(*), max(loaded_at)::varchar, sum(hash(object, extract_date, loaded_at)) "
+                f"from {RAW_SCHEMA}.{table}"
+            ).fetchone()
+            parts.append(f"{table}:{row}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def published_build_state(published: Path) -> tuple[str, str] | None:
+    """The (dbt project fingerprint, raw state) the published file was built from; None when there is
+    no published file, it has no record of it, or it cannot be read now (then the run builds)."""
+    if not published.exists():
+        return None
+    try:
+        con = duckdb.connect(str(published), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        row = con.execute(f"select project_fingerprint, raw_state from main.{BUILD_STATE}").fetchone()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    return (row[0], row[1]) if row else None
 
 
 def existing_tables(con: duckdb.DuckDBPyConnection, schemas: Sequence[str]) -> dict[str, list[str]]:

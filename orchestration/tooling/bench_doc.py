@@ -59,7 +59,7 @@ def render(result: dict[str, Any]) -> str:
     ]
     if noop is not None:
         lines.append(
-            "| no-op run: the same last date again, no new files (its batch re-loaded) | "
+            "| no-op run: the last date again, files unchanged (nothing to load, build or publish) | "
             f"{noop.seconds:,.1f} s | {fmt_mb(noop.peak_rss_bytes)} |"
         )
     lines += [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -205,7 +206,11 @@ def _add_demo(sub: SubParsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from orchestration.defs.raw_assets import RELOAD_ENV
     from orchestration.tooling.run_output import run_with_progress
+
+    if args.reload:
+        os.environ[RELOAD_ENV] = "1"
 
     return run_with_progress(
         args.start, args.end or args.start, record=args.record, wait=args.wait, verbose=args.verbose
@@ -216,6 +221,12 @@ def _add_run(sub: SubParsers) -> None:
     p = sub.add_parser("run", help="run the pipeline through Dagster for extract dates START..END (one run)")
     p.add_argument("--start", type=date.fromisoformat, required=True, help="first extract date")
     p.add_argument("--end", type=date.fromisoformat, help="last extract date (default: START)")
+    p.add_argument(
+        "--reload",
+        action="store_true",
+        help="load every extract date of the range again, also batches whose files did not change since "
+        "their last load (which a run otherwise skips; same as SALES_WH_RELOAD=1)",
+    )
     _add_run_options(p)
     p.set_defaults(func=_run)
 

@@ -22,6 +22,8 @@ from typing import IO, Any
 
 import dagster as dg
 
+from orchestration.defs.tags import NOTHING_NEW
+
 GENERATE = "generate demo data"
 PARSE = "parse dbt project"
 LOAD = "load raw"
@@ -35,6 +37,12 @@ JOB_STAGES = (LOAD, LANDING, DBT, MARTS, PUBLISH)
 
 #: dagster-dbt's notice about singular tests it reports as observations: about dagster-dbt, not the data.
 _DBT_NOTICE = "Logging an `AssetObservation` instead of an `AssetCheckResult`"
+#: What the stages a run with nothing new does not need say instead of their counts.
+_UP_TO_DATE = {
+    DBT: "nothing new since the last publish: same batches, same dbt project",
+    MARTS: "not needed: the marts did not change",
+    PUBLISH: "not needed: the published file is current",
+}
 
 
 @dataclass
@@ -44,6 +52,8 @@ class Stage:
     done: int = 0
     status: str = "waiting"  # waiting, running, ok, FAILED, skipped
     detail: str = ""
+    #: Said instead of the counts when the stage had nothing to do (a run with nothing new).
+    note: str = ""
     started: float | None = None
     ended: float | None = None
     steps: set[str] = field(default_factory=set)
@@ -61,7 +71,7 @@ class Stage:
         # The landing checks run with the loads and (freshness) later: their span is not their time.
         timed = seconds is not None and self.status != "skipped" and self.name != LANDING
         took = f" ({seconds:.0f} s)" if timed else ""
-        detail = "not run" if self.status == "skipped" else self.detail
+        detail = self.note or ("not run" if self.status == "skipped" else self.detail)
         return f"{self.name:<19} {self.status:<7} {detail}{took}".rstrip()
 
 
@@ -89,6 +99,8 @@ class _Counts:
     objects_seen: set[dg.AssetKey] = field(default_factory=set)
     loaded_rows: int = 0
     rejected_rows: int = 0
+    #: Batches (object and extract date) not reloaded: their files are those of their last load.
+    unchanged_batches: int = 0
     refused: set[dg.AssetKey] = field(default_factory=set)
     #: (asset key, check name) -> (passed, severity is WARN)
     checks: dict[str, dict[tuple[dg.AssetKey, str], tuple[bool, bool]]] = field(default_factory=dict)
@@ -111,6 +123,8 @@ class StageTracker:
         self.counts = _Counts()
         #: Dagster log messages of WARNING and above, per step, in order (dagster-dbt's notices left out).
         self.warnings: list[tuple[str, str]] = []
+        #: The dbt step found nothing new to build (same raw batches and project as the last publish).
+        self.up_to_date = False
         self._printed: list[str] = []
         self._bars: Any = None
 
@@ -165,6 +179,8 @@ class StageTracker:
         step = entry.step_key or ""
         if event is None:
             message = (entry.user_message or "").strip()
+            if message.startswith(NOTHING_NEW):
+                self.up_to_date = True
             if entry.level >= logging.WARNING and not message.startswith(_DBT_NOTICE):
                 self.warnings.append((step, message))
             return
@@ -205,6 +221,7 @@ class StageTracker:
                 self.counts.objects_found.add(key)
             self.counts.loaded_rows += _number(metadata.get("loaded_rows"))
             self.counts.rejected_rows += _number(metadata.get("rejected_rows"))
+            self.counts.unchanged_batches += _number(metadata.get("extract_dates_unchanged"))
             if not _number(metadata.get("committed"), default=1):
                 self.counts.refused.add(key)
         elif key in self.model_keys:
@@ -219,7 +236,9 @@ class StageTracker:
         s[LOAD].done = len(s[LOAD].steps_ended)
         s[LOAD].detail = (
             f"{len(c.objects_found)}/{len(s[LOAD].steps)} objects found, {c.loaded_rows:,} rows loaded, "
-            f"{c.rejected_rows:,} rejected" + (f", {len(c.refused)} load(s) refused" if c.refused else "")
+            f"{c.rejected_rows:,} rejected"
+            + (f", {len(c.refused)} load(s) refused" if c.refused else "")
+            + (f", {c.unchanged_batches:,} unchanged batch(es) not reloaded" if c.unchanged_batches else "")
         )
         landing = c.checks.get(LANDING, {})
         s[LANDING].done = len(landing)
@@ -235,6 +254,9 @@ class StageTracker:
         s[MARTS].detail = _checks_detail(marts.values(), s[MARTS].total)
         s[PUBLISH].done = 1 if c.published_tables is not None else 0
         s[PUBLISH].detail = f"{c.published_tables} tables" if c.published_tables is not None else ""
+        if self.up_to_date:
+            for name, note in _UP_TO_DATE.items():
+                s[name].note = note
 
     def _settle(self) -> None:
         """Mark the job's stages whose steps have all ended (the landing checks end with the loads)."""

@@ -266,8 +266,17 @@ def success_report(
             "what each absence means is in the log)"
         ]
     warnings = published + warning_lines(result.result, limit=None) + others
+    if tracker.up_to_date:
+        lines.append(
+            "Nothing new since the last publish (the same batches and dbt project): no dbt build, "
+            "nothing published; the published file below is current."
+        )
     if warnings:
-        lines.append(f"Warnings ({len(warnings)}, published anyway; every check is in main.check_results):")
+        lines.append(
+            f"Warnings ({len(warnings)}; the published file is unchanged, the log has every check):"
+            if tracker.up_to_date
+            else f"Warnings ({len(warnings)}, published anyway; every check is in main.check_results):"
+        )
         lines += capped(warnings, MAX_WARNING_LINES, str(log.path))
     rejects = loaded_reject_lines(settings.warehouse_path, limit=MAX_REJECT_LINES)
     if rejects:

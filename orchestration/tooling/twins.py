@@ -90,6 +90,11 @@ _LOADER_TABLES = f"""\
             description: "Rows rejected: distinct file and line among the committed rejects."
           - name: loaded_at
             description: "When the batch was loaded (UTC)."
+          - name: landing_signature
+            description: >
+              What the batch was loaded from: a hash of its folder's entries (name, size, modification
+              time), its load settings and the loader's version. A run skips a batch whose signature
+              equals its latest load's (orchestration/ingestion/signature.py).
       - name: rejects
         identifier: {REJECTS_TABLE}
         description: >

@@ -77,6 +77,10 @@ class Base:
             SALES_WH_PUBLISHED=str(self.published),
             SALES_WH_PARTITION_START=start.isoformat(),
             DBT_TARGET_PATH=str(self.dbt_target),
+            # The suites run the same landing again and again on copies of a built warehouse: every run
+            # loads and builds it as a new delivery (otherwise an unchanged batch is not loaded again and
+            # a kill point in the load, dbt or publish would not be reached).
+            SALES_WH_RELOAD="1",
         )
         if fault:
             env[FAULT_POINT_ENV] = fault

@@ -98,7 +98,9 @@ def test_postgres_gets_exactly_the_duckdb_rows(con, conninfo: str, tmp_path: Pat
     assert columns[7][1] == "timestamp without time zone"
 
 
-def test_a_load_replaces_the_run_dates_and_removes_dates_without_rows(con, conninfo: str, tmp_path: Path) -> None:
+def test_a_load_replaces_the_run_dates_and_removes_dates_without_rows(
+    con, conninfo: str, tmp_path: Path
+) -> None:
     write_partitions(con, TABLE, [D1, D2], tmp_path)
     load_postgres_raw(conninfo, tmp_path, TABLE, [D1, D2])
     put_rows(con, D1, sample_rows(D1, "c", n=3))

@@ -18,6 +18,8 @@ DEFAULT_DATA_DIR = "data"
 DEFAULT_LANDING_DIR = "landing"
 DEFAULT_WAREHOUSE_FILE = "warehouse.duckdb"
 DEFAULT_PUBLISHED_FILE = "published.duckdb"
+#: The lake: raw tables as Parquet, one file per object and extract date (orchestration/lake/).
+DEFAULT_LAKE_DIR = "lake"
 DEFAULT_DBT_TARGET = "duckdb"
 DEFAULT_MEMORY_LIMIT = "4GB"
 DEFAULT_THREADS = 2
@@ -119,6 +121,9 @@ class Settings:
     freshness_error_days: int = DEFAULT_FRESHNESS_ERROR_DAYS
     #: dbt threads (``threads`` stays DuckDB's own, in the loader and in each dbt query).
     dbt_threads: int = DEFAULT_DBT_THREADS
+    #: The lake folder: raw tables as Hive-partitioned Parquet that PostgreSQL and Spark read
+    #: (orchestration/lake/layout.py); absolute, like the other paths.
+    lake_dir: Path = Path(DEFAULT_DATA_DIR, DEFAULT_LAKE_DIR).absolute()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -127,6 +132,7 @@ class Settings:
             landing_dir=_path("SALES_WH_LANDING_DIR", data_dir / DEFAULT_LANDING_DIR),
             warehouse_path=_path("SALES_WH_WAREHOUSE", data_dir / DEFAULT_WAREHOUSE_FILE),
             published_path=_path("SALES_WH_PUBLISHED", data_dir / DEFAULT_PUBLISHED_FILE),
+            lake_dir=_path("SALES_WH_LAKE_DIR", data_dir / DEFAULT_LAKE_DIR),
             dbt_target=_env("SALES_WH_DBT_TARGET", DEFAULT_DBT_TARGET),
             memory_limit=_env("SALES_WH_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
             threads=int(_env("SALES_WH_THREADS", str(DEFAULT_THREADS))),

@@ -21,6 +21,7 @@ DEFAULTS = {
     "SALES_WH_LANDING_DIR": f"{s.DEFAULT_DATA_DIR}/{s.DEFAULT_LANDING_DIR}",
     "SALES_WH_WAREHOUSE": f"{s.DEFAULT_DATA_DIR}/{s.DEFAULT_WAREHOUSE_FILE}",
     "SALES_WH_PUBLISHED": f"{s.DEFAULT_DATA_DIR}/{s.DEFAULT_PUBLISHED_FILE}",
+    "SALES_WH_LAKE_DIR": f"{s.DEFAULT_DATA_DIR}/{s.DEFAULT_LAKE_DIR}",
     "SALES_WH_DBT_TARGET": s.DEFAULT_DBT_TARGET,
     "SALES_WH_MEMORY_LIMIT": s.DEFAULT_MEMORY_LIMIT,
     "SALES_WH_THREADS": str(s.DEFAULT_THREADS),
@@ -52,6 +53,7 @@ def test_settings_read_their_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SALES_WH_DATE_FORMATS", raising=False)
     got = s.Settings.from_env()
     assert got.warehouse_path == Path(DEFAULTS["SALES_WH_WAREHOUSE"]).absolute()  # from the current folder
+    assert got.lake_dir == Path(DEFAULTS["SALES_WH_LAKE_DIR"]).absolute()
     assert (got.memory_limit, got.threads, got.partition_start) == (
         s.DEFAULT_MEMORY_LIMIT,
         s.DEFAULT_THREADS,

@@ -74,7 +74,7 @@ def make_warehouse(con: duckdb.DuckDBPyConnection) -> None:
                 [obj, d, f"{obj}/{d}/x.csv", '12,5\t"x"\n\\', datetime(2025, 3, 4, 6)],
             )
             con.execute(
-                "INSERT INTO raw._load_audit VALUES (?, ?, 1, 11, 10, 1, ?)",
+                "INSERT INTO raw._load_audit VALUES (?, ?, 1, 11, 10, 1, ?, 'sig')",
                 [obj, d, datetime(2025, 3, 4, 6)],
             )
 

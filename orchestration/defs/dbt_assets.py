@@ -268,9 +268,9 @@ def read_manifest(project: DbtProject) -> dict[str, Any]:
     return json.loads(project.manifest_path.read_text())
 
 
-def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
+def build_dbt_assets(project: DbtProject, manifest: Mapping[str, Any] | None = None) -> dg.AssetsDefinition:
     @dbt_assets(
-        manifest=read_manifest(project),
+        manifest=dict(manifest) if manifest is not None else read_manifest(project),
         project=project,
         dagster_dbt_translator=TRANSLATOR,
         name="dbt_models",

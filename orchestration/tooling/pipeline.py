@@ -117,8 +117,8 @@ def _run_locked(
     os.environ.update(dbt_env(WarehouseResource.from_settings(settings)))
     project = prepare_manifest(settings.dbt_target)
     observer.parsed(project)
-    # Imported after the parse: importing the module builds its module-level defs from the manifest.
-    from orchestration.definitions import build_defs
+    # Imported here, not at the top: the command line's other commands do not need Dagster's modules.
+    from orchestration.defs.assemble import build_defs
 
     if instance is None:
         home = os.environ.get("DAGSTER_HOME")

@@ -37,9 +37,9 @@
     incremental_strategy='delete+insert',
     unique_key='opportunity_id',
     on_schema_change='append_new_columns',
-    post_hook=["{% if is_incremental() %}delete from {{ this }} where not exists (select 1 from "
+    post_hook=["{% if is_incremental() %}delete from {{ this }} as ranged where not exists (select 1 from "
         ~ "{{ ref('stg_salesforce__opportunity_versions') }} as versions "
-        ~ "where versions.opportunity_id = {{ this }}.opportunity_id){% endif %}"],
+        ~ "where versions.opportunity_id = ranged.opportunity_id){% endif %}"],
 ) }}
 
 with all_versions as (

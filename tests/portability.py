@@ -93,8 +93,6 @@ class Mart:
 
     @property
     def query(self) -> str:
-        if self.schema == "marts":
-            return mart_query(self.table, self.key)
         return mart_query(self.table, self.key, self.schema, self.columns)
 
 
@@ -114,20 +112,25 @@ def mart_key(table: str, columns: list[str]) -> list[str]:
 
 
 def duckdb_marts(warehouse: Path) -> list[Mart]:
-    """Every KPI mart and every table of CORE_TABLES of the DuckDB warehouse, every row."""
+    """Every KPI mart and every table of CORE_TABLES of the DuckDB warehouse, every row, without lineage
+    columns (`_built_at` of an incremental mart: the build's time differs by engine)."""
     duck = duckdb.connect(str(warehouse), read_only=True)
     marts = []
     try:
         for table in kpi_tables():
-            cols = duck.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_schema = 'marts' and table_name = ? order by ordinal_position",
-                [table],
-            ).fetchall()
+            cols = [
+                (c, t)
+                for c, t in duck.execute(
+                    "select column_name, data_type from information_schema.columns "
+                    "where table_schema = 'marts' and table_name = ? order by ordinal_position",
+                    [table],
+                ).fetchall()
+                if not c.startswith("_")
+            ]
             assert cols, f"marts.{table} missing in DuckDB"
             names = [c for c, _ in cols]
             key = mart_key(table, names)
-            rows = duck.execute(mart_query(table, key)).fetchall()
+            rows = duck.execute(mart_query(table, key, "marts", names)).fetchall()
             marts.append(Mart(table, names, [t for _, t in cols], key, rows))
         for table, key in CORE_TABLES.items():
             cols = [

@@ -160,6 +160,10 @@ def test_incremental_warehouse_equals_a_full_rebuild(incremental, tmp_path: Path
             ("staging", "stg_salesforce__tasks"),
             ("core", "fct_activities"),
             ("core", "fct_leads"),
+            # incremental by opportunity / by as-of date, and the waterfall read from them
+            ("intermediate", "int_opportunity_states_ranged"),
+            ("core", "fct_pipeline_daily"),
+            ("marts", "kpi_pipeline_changes"),
         ):
             assert model in tables
         for schema, table in tables:

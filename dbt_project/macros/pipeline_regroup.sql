@@ -2,14 +2,16 @@
     Post-hook of fct_pipeline_daily: on an incremental build, restates territory_id and segment on every
     kept day (they are current values, derived like fct_opportunities: the account's territory, else the
     deal owner's; the account's segment, else 'Unknown'), so that days an incremental build did not
-    rebuild show today's values, as a full build does. Only rows whose values changed are written.
+    rebuild show today's values, as a full build does. Only rows whose values changed are written, and
+    they get this build's `_built_at` (kpi_pipeline_changes recomputes the periods of those days).
 -#}
 {% macro pipeline_regroup() -%}
     {%- if is_incremental() -%}
     update {{ this }} as pipeline
     set
         territory_id = regrouped.territory_id,
-        segment = regrouped.segment
+        segment = regrouped.segment,
+        _built_at = {{ built_at() }}
     from (
         select
             pairs.account_id,

@@ -18,11 +18,87 @@
 
     Closed/won follow fct_opportunities (`opportunity_is_closed` / `opportunity_is_won`); the record's
     IsClosed/IsWon count only when its version is in force and its stage is the state's stage.
+
+    Incremental (delete+insert on opportunity_id): every CTE above works within one opportunity (stage
+    semantics aside), so a build re-ranges only the opportunities whose inputs changed since this model's
+    last build (its `_built_at`), from ALL their versions and history rows, which gives the rows a full
+    build gives:
+      * a version loaded since (`_loaded_at`): new days, and every version of a reloaded batch;
+      * a history row (re)written in base_salesforce__opportunity_history since (`_built_at`): new,
+        corrected, deleted, tombstones (which keep their opportunity_id);
+      * a version gone (a corrected batch without it): the opportunity's count of versions differs from
+        the `_version_count` it was ranged with;
+      * an OpportunityStage batch delivered since: every opportunity (stage semantics apply to all).
+    An opportunity left without any version is deleted by the post-hook. Spark rebuilds it as a table.
 -#}
-with versions as (
+-- depends_on: {{ ref('base_salesforce__opportunity_history') }}, {{ ref('stg_salesforce__load_audits') }}
+{{ config(
+    materialized='table' if target.type == 'spark' else 'incremental',
+    incremental_strategy='delete+insert',
+    unique_key='opportunity_id',
+    on_schema_change='append_new_columns',
+    post_hook=["{% if is_incremental() %}delete from {{ this }} as ranged where not exists (select 1 from "
+        ~ "{{ ref('stg_salesforce__opportunity_versions') }} as versions "
+        ~ "where versions.opportunity_id = ranged.opportunity_id){% endif %}"],
+) }}
+
+with all_versions as (
 
     select * from {{ ref('stg_salesforce__opportunity_versions') }}
     where opportunity_id is not null
+
+),
+{%- if is_incremental() %}
+
+version_counts as (
+
+    select
+        opportunity_id,
+        count(*) as version_count
+    from all_versions
+    group by opportunity_id
+
+),
+
+changed_opportunities as (
+
+    select opportunity_id from all_versions
+    where _loaded_at > {{ incremental_watermark('_built_at') }}
+
+    union
+
+    select opportunity_id from {{ ref('base_salesforce__opportunity_history') }}
+    where _built_at > {{ incremental_watermark('_built_at') }}
+
+    union
+
+    -- a version gone since (a corrected batch without it): the count it was ranged with differs
+    select ranged.opportunity_id
+    from (select distinct opportunity_id, _version_count from {{ this }}) as ranged
+    left join version_counts
+        on ranged.opportunity_id = version_counts.opportunity_id
+    where version_counts.version_count is null
+        or version_counts.version_count <> ranged._version_count
+
+    union
+
+    select opportunity_id from version_counts
+    where {{ reference_batches_delivered(ref('stg_salesforce__load_audits'), ['OpportunityStage']) }}
+
+),
+{%- endif %}
+
+versions as (
+
+    select
+        all_versions.*,
+        count(*) over (partition by all_versions.opportunity_id) as version_count
+    from all_versions
+    {%- if is_incremental() %}
+    where all_versions.opportunity_id in (
+        select changed_opportunities.opportunity_id from changed_opportunities
+    )
+    {%- endif %}
 
 ),
 
@@ -185,7 +261,8 @@ joined as (
         record.amount as record_amount,
         record.close_date as record_close_date,
         record.probability as record_probability,
-        record.forecast_category_name as record_forecast_category
+        record.forecast_category_name as record_forecast_category,
+        record.version_count
     from filled
     left join first_versions
         on filled.opportunity_id = first_versions.opportunity_id
@@ -231,7 +308,8 @@ resolved as (
         end as source_forecast_category,
         record_stage_name,
         is_closed_in_source,
-        is_won_in_source
+        is_won_in_source,
+        version_count
     from joined
 
 ),
@@ -264,7 +342,8 @@ flagged as (
             'stages',
             'case when ' ~ record_flags_apply ~ ' then resolved.is_closed_in_source end',
             'case when ' ~ record_flags_apply ~ ' then resolved.is_won_in_source end',
-        ) }} as is_won
+        ) }} as is_won,
+        resolved.version_count
     from resolved
     left join stages
         on resolved.stage_name = stages.stage_name
@@ -296,7 +375,10 @@ final as (
             else 'open'
         end as status,
         is_from_history,
-        is_before_first_version
+        is_before_first_version,
+        -- bookkeeping of the incremental build: the versions it was ranged from, and when
+        version_count as _version_count,
+        {{ built_at() }} as _built_at
     from flagged
 
 )

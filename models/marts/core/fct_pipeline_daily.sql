@@ -10,8 +10,8 @@
         history-only days before it;
       * OpportunityHistory rows written since (new, corrected, deleted; tombstones keep their content):
         their created date;
-      * CurrencyType, DatedConversionRate or OpportunityStage loaded since: every day (rates and stage
-        semantics apply to all days);
+      * a CurrencyType, DatedConversionRate or OpportunityStage batch with files loaded since: every day
+        (rates and stage semantics apply to all days; a run audits every object, files or not);
       * days after the latest one kept.
     Territory and segment are current values (no history of them is kept): the post-hook
     `pipeline_regroup` restates them on the days not rebuilt, so an incremental build equals a full one.
@@ -148,13 +148,13 @@ changed_from as (
 
         union all
 
+        -- rates or stage semantics delivered since (a batch with files: the loader audits every object
+        -- of a run, files or not, and an empty batch used to rebuild every day of every daily run)
         select bounds.first_date
         from bounds
-        where exists (
-            select 1 from load_audits
-            where object in ('CurrencyType', 'DatedConversionRate', 'OpportunityStage')
-                and loaded_at > {{ incremental_watermark('_built_at') }}
-        )
+        where {{ reference_batches_delivered(
+            'load_audits', ['CurrencyType', 'DatedConversionRate', 'OpportunityStage']
+        ) }}
 
         union all
 

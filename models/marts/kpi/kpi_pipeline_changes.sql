@@ -5,8 +5,22 @@
         closing = opening + new + pulled_in + reopened + restored + transferred_in + increased - decreased
                   + currency_change - pushed_out - won - lost - deleted - transferred_out
     (counts alike, without increased / decreased / currency_change).
+
+    Incremental (delete+insert on period_grain and period_start): a period's rows read the pipeline of its
+    opening and closing as-of dates only (and the states of those dates, which change only on days
+    fct_pipeline_daily rebuilds). A build recomputes the periods whose closing as-of date is on or after
+    the first as-of date with fct_pipeline_daily rows written since this model's last build (rebuilt days,
+    new days, rows the `pipeline_regroup` post-hook restated); earlier periods read nothing that changed.
+    Spark rebuilds it as a table.
 -#}
-with pipeline as (
+{{ config(
+    materialized='table' if target.type == 'spark' else 'incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['period_grain', 'period_start'],
+    on_schema_change='append_new_columns',
+) }}
+-- not materialized: the readers below need two as-of dates of it, or one column (macros/not_materialized.sql)
+with pipeline as {{ not_materialized() }} (
 
     select * from {{ ref('fct_pipeline_daily') }}
 
@@ -26,6 +40,18 @@ bounds as (
     from pipeline
 
 ),
+
+{%- if is_incremental() %}
+
+changed as (
+
+    -- the first as-of date whose pipeline rows were written since this model's last build
+    select min(as_of_date) as first_changed_date
+    from pipeline
+    where _built_at > {{ incremental_watermark('_built_at') }}
+
+),
+{%- endif %}
 
 as_of_dates as (
 
@@ -88,6 +114,10 @@ windows as (
             case when period_end < last_as_of_date then period_end else last_as_of_date end as closing_as_of_date
         from period_bounds
     ) as dated
+    {%- if is_incremental() %}
+    -- only the periods whose closing (so also opening) pipeline can have changed
+    where closing_as_of_date >= (select changed.first_changed_date from changed)
+    {%- endif %}
 
 ),
 
@@ -426,7 +456,8 @@ final as (
         aggregated.transferred_out_amount_corporate,
         aggregated.transferred_out_count,
         aggregated.closing_amount_corporate,
-        aggregated.closing_count
+        aggregated.closing_count,
+        {{ built_at() }} as _built_at
     from aggregated
     inner join windows
         on aggregated.period_grain = windows.period_grain

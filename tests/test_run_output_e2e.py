@@ -155,7 +155,7 @@ def test_a_blocked_run_with_verbose_streams_the_events(blocked: Path, target: Pa
     # The raw steps' log lines (Account's batches were loaded by an earlier run of this fixture: then
     # the line says they are unchanged and not loaded again).
     assert "Account: " in done.stderr, "the raw steps' log lines"
-    assert "rows loaded" in done.stderr or "Account: nothing new in" in done.stderr, done.stderr[-3000:]
+    assert "rows loaded" in done.stderr or "Account: nothing new: " in done.stderr, done.stderr[-3000:]
     _log_path(done.stderr)
 
 

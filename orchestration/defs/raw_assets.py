@@ -269,10 +269,10 @@ def _materialize(
         metadata["date_formats"] = dg.MetadataValue.json(formats)
     if reasons:
         metadata["top_reject_reasons"] = dg.MetadataValue.md(rejects.markdown(reasons))
-    if unchanged and not results:
+    if unchanged_found and not results:
         context.log.info(
-            f"{obj.name}: nothing new in {len(unchanged)} extract date(s) ({_label(unchanged)}): the files "
-            "are those of their last load, raw is unchanged"
+            f"{obj.name}: nothing new: {unchanged_found} batch(es) of {_label(unchanged)} are the files of "
+            "their last load, raw is unchanged"
         )
     elif not metadata["object_found"]:
         context.log.warning(
@@ -284,11 +284,11 @@ def _materialize(
         context.log.info(
             f"{obj.name}: {metadata['loaded_rows']} rows {verb}, {metadata['rejected_rows']} rejected "
             f"from {metadata['files']} file(s), {len(results)} extract date(s)"
-            + (f"; {len(unchanged)} unchanged extract date(s) not reloaded" if unchanged else "")
+            + (f"; {unchanged_found} unchanged batch(es) not reloaded" if unchanged_found else "")
         )
     note = (
-        f"{len(unchanged)} extract date(s) unchanged since their last load, checked then; not reloaded"
-        if unchanged
+        f"{unchanged_found} batch(es) unchanged since their last load, checked then; not reloaded"
+        if unchanged_found
         else None
     )
     errors = _check_result(

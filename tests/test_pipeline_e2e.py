@@ -29,7 +29,8 @@ def _sha(path: Path) -> str:
 
 
 def marts_fingerprint(published: Path) -> dict[str, str]:
-    """Hash of each mart's ordered contents (load timestamps excluded), from the published file."""
+    """Hash of each mart's ordered contents (load and build timestamps excluded: an incremental mart
+    stamps the rows it rebuilt with `_built_at`), from the published file."""
     con = duckdb.connect(str(published), read_only=True)
     try:
         tables = [
@@ -47,7 +48,7 @@ def marts_fingerprint(published: Path) -> dict[str, str]:
                     "order by column_index",
                     [table],
                 ).fetchall()
-                if not r[0].endswith("loaded_at")
+                if not r[0].endswith("loaded_at") and r[0] != "_built_at"
             ]
             rows = con.execute(f"select {', '.join(columns)} from marts.{table} order by all").fetchall()
             out[table] = hashlib.sha256(repr(rows).encode()).hexdigest()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.contract import LINEAGE_COLUMNS, LOAD_AUDIT_TABLE, OBJECTS, RAW_SCHEMA
+from orchestration.contract import LINEAGE_COLUMNS, LOAD_AUDIT_TABLE, OBJECTS, RAW_SCHEMA, REJECTS_TABLE
 from tests.portability import assert_same_marts, build_duckdb_warehouse, run_dbt
 
 pytestmark = [
@@ -76,16 +76,19 @@ def _spark_child(script: str, *args: str) -> str:
     return proc.stdout
 
 
+def raw_copy_specs() -> list[str]:
+    """``table:columns`` of every raw table copied to Spark: the objects' contract and lineage columns,
+    and every column of the loader's bookkeeping tables (sources of the staging models: the audit also of
+    the incremental base models and their unit tests, the rejects of stg_salesforce__load_rejects)."""
+    specs = [f"{o.table}:{','.join([*o.columns, *LINEAGE_COLUMNS])}" for o in OBJECTS]
+    return [*specs, f"{LOAD_AUDIT_TABLE}:*", f"{REJECTS_TABLE}:*"]
+
+
 def test_models_build_on_spark_with_same_kpis(tmp_path: Path) -> None:
     pytest.importorskip("pyspark")
     warehouse = build_duckdb_warehouse(tmp_path, days=45)
     catalog = [str(tmp_path / "spark-warehouse"), str(tmp_path / "spark-metastore")]
-    specs = [f"{o.table}:{','.join([*o.columns, *LINEAGE_COLUMNS])}" for o in OBJECTS]
-    # the loader's audit: a source of the incremental base models (their unit tests need its columns)
-    specs.append(
-        f"{LOAD_AUDIT_TABLE}:object,extract_date,source_files,source_rows,loaded_rows,rejected_rows,loaded_at"
-    )
-    _spark_child(_COPY_RAW, *catalog, str(warehouse), *specs)
+    _spark_child(_COPY_RAW, *catalog, str(warehouse), *raw_copy_specs())
     env = {
         "SALES_WH_DBT_TARGET": "spark",
         "SALES_WH_SPARK_WAREHOUSE_DIR": catalog[0],

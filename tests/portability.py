@@ -8,7 +8,8 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -22,6 +23,43 @@ from orchestration.ingestion.loader import ensure_raw_schema, list_extract_dates
 from orchestration.settings import PROJECT_ROOT
 from orchestration.tooling.demo_data import generate
 from orchestration.warehouse import connect_warehouse
+
+
+def pg_params() -> dict[str, str]:
+    """The test PostgreSQL server's connection settings (``.ci/postgres.sh start`` prints them)."""
+    return {
+        "host": os.environ.get("SALES_WH_PG_HOST", "127.0.0.1"),
+        "port": os.environ.get("SALES_WH_PG_PORT", "54329"),
+        "user": os.environ.get("SALES_WH_PG_USER", "postgres"),
+        "password": os.environ.get("SALES_WH_PG_PASSWORD", ""),
+    }
+
+
+@contextmanager
+def scratch_pg_database(prefix: str) -> Iterator[dict[str, str]]:
+    """A new PostgreSQL database ``<prefix>_<pid>`` (dropped afterwards); its connection settings. Skips
+    the test without a server, or fails it when SALES_WH_REQUIRE_POSTGRES=1 (CI)."""
+    import psycopg2
+    import pytest
+
+    params = pg_params()
+    try:
+        admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **params)
+    except psycopg2.OperationalError as exc:
+        if os.environ.get("SALES_WH_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL required but not reachable: {exc}")
+        pytest.skip(f"no PostgreSQL server ({exc.__class__.__name__}); run .ci/postgres.sh start")
+    admin.autocommit = True
+    name = f"{prefix}_{os.getpid()}"
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"drop database if exists {name} with (force)")
+            cur.execute(f"create database {name}")
+        yield {**params, "dbname": name}
+        with admin.cursor() as cur:
+            cur.execute(f"drop database if exists {name} with (force)")
+    finally:
+        admin.close()
 
 
 def kpi_tables() -> list[str]:

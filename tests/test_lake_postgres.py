@@ -7,7 +7,6 @@ tests are skipped, unless SALES_WH_REQUIRE_POSTGRES=1 (set by CI), where a missi
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
@@ -17,40 +16,18 @@ from orchestration.contract import OBJECTS
 from orchestration.lake import write_load, write_partitions
 from orchestration.lake.postgres import load_postgres_object, load_postgres_raw
 from tests.lake_tables import D1, D2, D3, TABLE, duck_rows, make_warehouse, put_rows, sample_rows
+from tests.portability import scratch_pg_database
 
 psycopg2 = pytest.importorskip("psycopg2")
 
 OPPORTUNITY = next(o for o in OBJECTS if o.name == "Opportunity")
 
 
-def _pg_params() -> dict[str, str]:
-    return {
-        "host": os.environ.get("SALES_WH_PG_HOST", "127.0.0.1"),
-        "port": os.environ.get("SALES_WH_PG_PORT", "54329"),
-        "user": os.environ.get("SALES_WH_PG_USER", "postgres"),
-        "password": os.environ.get("SALES_WH_PG_PASSWORD", ""),
-    }
-
-
 @pytest.fixture
 def conninfo():
     """A fresh database per test; its libpq connection string."""
-    params = _pg_params()
-    try:
-        admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **params)
-    except psycopg2.OperationalError as exc:
-        if os.environ.get("SALES_WH_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL required but not reachable: {exc}")
-        pytest.skip(f"no PostgreSQL server ({exc.__class__.__name__}); run .ci/postgres.sh start")
-    admin.autocommit = True
-    name = f"sales_wh_lake_{os.getpid()}"
-    with admin.cursor() as cur:
-        cur.execute(f"drop database if exists {name} with (force)")
-        cur.execute(f"create database {name}")
-    yield " ".join(f"{k}={v}" for k, v in {**params, "dbname": name}.items() if v != "")
-    with admin.cursor() as cur:
-        cur.execute(f"drop database if exists {name} with (force)")
-    admin.close()
+    with scratch_pg_database("sales_wh_lake") as params:
+        yield " ".join(f"{k}={v}" for k, v in params.items() if v != "")
 
 
 @pytest.fixture

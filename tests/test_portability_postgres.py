@@ -7,14 +7,13 @@ test is skipped, unless SALES_WH_REQUIRE_POSTGRES=1 (set by CI), where a missing
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from orchestration.contract import RAW_SCHEMA
-from tests.portability import assert_same_marts, build_duckdb_warehouse, run_dbt
+from tests.portability import assert_same_marts, build_duckdb_warehouse, run_dbt, scratch_pg_database
 
 psycopg2 = pytest.importorskip("psycopg2")
 
@@ -23,33 +22,10 @@ pytestmark = pytest.mark.e2e
 PG_TYPES = {"DOUBLE": "double precision", "VARCHAR": "text"}
 
 
-def _pg_params() -> dict[str, str]:
-    return {
-        "host": os.environ.get("SALES_WH_PG_HOST", "127.0.0.1"),
-        "port": os.environ.get("SALES_WH_PG_PORT", "54329"),
-        "user": os.environ.get("SALES_WH_PG_USER", "postgres"),
-        "password": os.environ.get("SALES_WH_PG_PASSWORD", ""),
-    }
-
-
 @pytest.fixture(scope="module")
 def pg_database():
-    params = _pg_params()
-    try:
-        admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **params)
-    except psycopg2.OperationalError as exc:
-        if os.environ.get("SALES_WH_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL required but not reachable: {exc}")
-        pytest.skip(f"no PostgreSQL server ({exc.__class__.__name__}); run .ci/postgres.sh start")
-    admin.autocommit = True
-    name = f"sales_wh_test_{os.getpid()}"
-    with admin.cursor() as cur:
-        cur.execute(f"drop database if exists {name}")
-        cur.execute(f"create database {name}")
-    yield {**params, "dbname": name}
-    with admin.cursor() as cur:
-        cur.execute(f"drop database if exists {name} with (force)")
-    admin.close()
+    with scratch_pg_database("sales_wh_test") as params:
+        yield params
 
 
 def _copy_raw_to_postgres(warehouse: Path, pg) -> None:

@@ -6,6 +6,7 @@ Paths are resolved against the current directory, so running from the repository
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -33,6 +34,14 @@ DEFAULT_SCHEDULE_TIMEZONE = "UTC"
 DEFAULT_MAX_REJECT_RATE = 0.05
 DEFAULT_GX_MAX_ROWS = 250_000
 DEFAULT_FRESHNESS_ERROR_DAYS = 3
+#: PostgreSQL (the ``postgres`` target): the same defaults as dbt_project/profiles.yml; the password only
+#: from the environment (SALES_WH_PG_PASSWORD, default empty).
+DEFAULT_PG_HOST = "localhost"
+DEFAULT_PG_PORT = 5432
+DEFAULT_PG_USER = "postgres"
+DEFAULT_PG_DATABASE = "sales_wh"
+#: The schema BI tools read on PostgreSQL: every published table, swapped in whole by each publish.
+DEFAULT_PG_PUBLISHED_SCHEMA = "published"
 
 
 def _env(name: str, default: str) -> str:
@@ -99,6 +108,27 @@ def _freshness_error_days(text: str) -> int:
     return days
 
 
+def _identifier(name: str, text: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,50}", text):
+        raise ValueError(f"{name} must be a lower-case SQL name (letters, digits, _), got {text!r}")
+    return text
+
+
+def postgres_conninfo(host: str, port: int, user: str, database: str) -> str:
+    """A libpq connection string for the ``postgres`` target; the password comes from
+    ``SALES_WH_PG_PASSWORD`` here, at connection time (as dbt's profile reads it)."""
+    parts = {"host": host, "port": str(port), "user": user, "dbname": database}
+    password = os.environ.get("SALES_WH_PG_PASSWORD", "")
+    if password:
+        parts["password"] = password
+    return " ".join(f"{k}={_libpq_quote(v)}" for k, v in parts.items())
+
+
+def _libpq_quote(value: str) -> str:
+    """A libpq connection-string value: in single quotes, with backslashes and quotes escaped."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 @dataclass(frozen=True)
 class Settings:
     landing_dir: Path
@@ -124,6 +154,13 @@ class Settings:
     #: The lake folder: raw tables as Hive-partitioned Parquet that PostgreSQL and Spark read
     #: (orchestration/lake/layout.py); absolute, like the other paths.
     lake_dir: Path = Path(DEFAULT_DATA_DIR, DEFAULT_LAKE_DIR).absolute()
+    #: PostgreSQL server of the ``postgres`` target (the password is read from the environment when a
+    #: connection is opened: :func:`postgres_conninfo`, never kept in settings or run config).
+    pg_host: str = DEFAULT_PG_HOST
+    pg_port: int = DEFAULT_PG_PORT
+    pg_user: str = DEFAULT_PG_USER
+    pg_database: str = DEFAULT_PG_DATABASE
+    pg_published_schema: str = DEFAULT_PG_PUBLISHED_SCHEMA
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -147,5 +184,13 @@ class Settings:
             gx_max_rows=_gx_max_rows(_env("SALES_WH_GX_MAX_ROWS", str(DEFAULT_GX_MAX_ROWS))),
             freshness_error_days=_freshness_error_days(
                 _env("SALES_WH_FRESHNESS_ERROR_DAYS", str(DEFAULT_FRESHNESS_ERROR_DAYS))
+            ),
+            pg_host=_env("SALES_WH_PG_HOST", DEFAULT_PG_HOST),
+            pg_port=int(_env("SALES_WH_PG_PORT", str(DEFAULT_PG_PORT))),
+            pg_user=_env("SALES_WH_PG_USER", DEFAULT_PG_USER),
+            pg_database=_env("SALES_WH_PG_DATABASE", DEFAULT_PG_DATABASE),
+            pg_published_schema=_identifier(
+                "SALES_WH_PG_PUBLISHED_SCHEMA",
+                _env("SALES_WH_PG_PUBLISHED_SCHEMA", DEFAULT_PG_PUBLISHED_SCHEMA),
             ),
         )

@@ -10,6 +10,7 @@ from orchestration.defs.mart_checks import (
     check_not_empty,
     count_columns,
 )
+from orchestration.engines import DuckDBReader
 
 BOOKINGS = dg.AssetKey(["marts", "kpi_bookings"])
 
@@ -28,8 +29,11 @@ def _marts(rows: str) -> duckdb.DuckDBPyConnection:
 
 def test_counts_are_found_by_name_and_must_not_be_negative() -> None:
     with _marts("('005a', 2, 1, -50.0, -0.5), ('005b', 1, -1, 10.0, 2.0)") as con:
-        assert count_columns(con, "kpi_bookings") == ["won_deal_count", "won_deal_with_amount_count"]
-        result = check_counts_non_negative(con, BOOKINGS)
+        assert count_columns(DuckDBReader(con), "kpi_bookings") == [
+            "won_deal_count",
+            "won_deal_with_amount_count",
+        ]
+        result = check_counts_non_negative(DuckDBReader(con), BOOKINGS)
     # A negative amount or a rate out of range is not this check's rule (dbt tests them, by severity).
     assert result.check_name == COUNTS_CHECK and not result.passed
     assert result.severity == dg.AssetCheckSeverity.ERROR
@@ -38,15 +42,15 @@ def test_counts_are_found_by_name_and_must_not_be_negative() -> None:
 
 def test_counts_pass_on_good_and_on_empty_marts() -> None:
     with _marts("('005a', 2, 1, 50.0, 0.5)") as con:
-        assert check_counts_non_negative(con, BOOKINGS).passed
+        assert check_counts_non_negative(DuckDBReader(con), BOOKINGS).passed
     with _marts("") as con:
-        assert check_counts_non_negative(con, BOOKINGS).passed
+        assert check_counts_non_negative(DuckDBReader(con), BOOKINGS).passed
 
 
 def test_a_core_kpi_mart_must_not_be_empty() -> None:
     with _marts("") as con:
-        empty = check_not_empty(con, BOOKINGS)
+        empty = check_not_empty(DuckDBReader(con), BOOKINGS)
     assert empty.check_name == NOT_EMPTY_CHECK and not empty.passed
     assert empty.severity == dg.AssetCheckSeverity.ERROR and "kpi_bookings is empty" in empty.description
     with _marts("('005a', 2, 1, 50.0, 0.5)") as con:
-        assert check_not_empty(con, BOOKINGS).passed
+        assert check_not_empty(DuckDBReader(con), BOOKINGS).passed

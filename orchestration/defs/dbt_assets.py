@@ -43,7 +43,9 @@ from dagster_dbt import (
 from orchestration.contract import RAW_SCHEMA
 from orchestration.defs.resources import WarehouseResource, dbt_cli, retry_on_warehouse_lock
 from orchestration.defs.tags import NOTHING_NEW
+from orchestration.engines import DUCKDB, POSTGRES
 from orchestration.faults import fault_point
+from orchestration.publishing.postgres import postgres_build_state
 from orchestration.publishing.publish import published_build_state, raw_state
 from orchestration.settings import PROJECT_ROOT
 
@@ -175,14 +177,15 @@ def project_fingerprint(target: str) -> str:
     return digest.hexdigest()
 
 
-def fingerprint_path(warehouse_path: str) -> Path:
-    """Where the fingerprint of the dbt project last built into a warehouse is kept (next to it)."""
-    return Path(f"{warehouse_path}.dbt-project")
+def fingerprint_path(warehouse_path: str, suffix: str = "") -> Path:
+    """Where the fingerprint of the dbt project last built into a warehouse is kept (next to the DuckDB
+    file; ``suffix`` names another engine's database: ``WarehouseResource.build_stamp_suffix``)."""
+    return Path(f"{warehouse_path}.dbt-project{suffix}")
 
 
-def built_fingerprint(warehouse_path: str) -> str | None:
+def built_fingerprint(warehouse_path: str, suffix: str = "") -> str | None:
     """The fingerprint of the dbt project last built into the warehouse (None: never built here)."""
-    stamp = fingerprint_path(warehouse_path)
+    stamp = fingerprint_path(warehouse_path, suffix)
     return stamp.read_text().strip() if stamp.exists() else None
 
 
@@ -221,11 +224,16 @@ def records_fingerprint(is_subset: bool) -> bool:
 
 
 def dbt_env(warehouse: WarehouseResource) -> dict[str, str]:
-    """Environment of the dbt subprocess: profiles.yml reads the warehouse path and limits from it."""
+    """Environment of the dbt subprocess: profiles.yml reads the warehouse path, the PostgreSQL server
+    and the limits from it (the password stays in the environment it came from)."""
     return {
         "SALES_WH_WAREHOUSE": warehouse.warehouse_path,
         "SALES_WH_MEMORY_LIMIT": warehouse.memory_limit,
         "SALES_WH_DBT_THREADS": str(warehouse.dbt_threads),
+        "SALES_WH_PG_HOST": warehouse.pg_host,
+        "SALES_WH_PG_PORT": str(warehouse.pg_port),
+        "SALES_WH_PG_USER": warehouse.pg_user,
+        "SALES_WH_PG_DATABASE": warehouse.pg_database,
     }
 
 
@@ -253,14 +261,27 @@ def stopped_on_error(process: subprocess.Popen[bytes]) -> Iterator[None]:
         raise
 
 
+def published_state(warehouse: WarehouseResource) -> tuple[str, str] | None:
+    """The build state recorded by the last publish on the run's engine (None: none readable)."""
+    if warehouse.engine == POSTGRES:
+        return postgres_build_state(warehouse.conninfo(), warehouse.pg_published_schema)
+    return published_build_state(Path(warehouse.published_path))
+
+
 def nothing_to_build(
-    is_subset: bool, full_refresh: bool, state: tuple[str, str], published_path: str
+    is_subset: bool, full_refresh: bool, state: tuple[str, str], published: tuple[str, str] | None
 ) -> bool:
     """Whether a run has nothing to build: all models selected (not a subset), the warehouse built by
     this dbt project, and the published file built from this project and this raw state (no batch
     loaded or refused since). Then ``dbt build`` would rebuild the same tables and run the same tests on
     them, and publish would copy them again."""
-    return not is_subset and not full_refresh and published_build_state(Path(published_path)) == state
+    return not is_subset and not full_refresh and published == state
+
+
+def _published_label(warehouse: WarehouseResource) -> str:
+    if warehouse.engine == POSTGRES:
+        return f"schema {warehouse.pg_published_schema} on {warehouse.engine_location}"
+    return warehouse.published_path
 
 
 def read_manifest(project: DbtProject) -> dict[str, Any]:
@@ -287,18 +308,21 @@ def build_dbt_assets(project: DbtProject, manifest: Mapping[str, Any] | None = N
         with retry_on_warehouse_lock(context), warehouse.connect(read_only=True) as con:
             state = raw_state(con)
         fingerprint = project_fingerprint(dbt.target or "")
-        full_refresh = full_refresh_needed(built_fingerprint(warehouse.warehouse_path), fingerprint)
-        if nothing_to_build(context.is_subset, full_refresh, (fingerprint, state), warehouse.published_path):
+        suffix = warehouse.build_stamp_suffix
+        full_refresh = full_refresh_needed(built_fingerprint(warehouse.warehouse_path, suffix), fingerprint)
+        published = published_state(warehouse)
+        if nothing_to_build(context.is_subset, full_refresh, (fingerprint, state), published):
             # No model is materialized: Dagster skips what is downstream (mart checks, publish), and the
             # published file, built and checked from these same inputs, stays as it is.
             context.log.info(
                 f"{NOTHING_NEW} (the same raw batches and dbt project): dbt build, the mart checks and "
-                f"publishing are skipped; {warehouse.published_path} is current"
+                f"publishing are skipped; {_published_label(warehouse)} is current"
             )
             return
         args = dbt_build_args(full_refresh=full_refresh)
         context.log.info(
-            f"dbt {' '.join(args)} on {warehouse.warehouse_path}"
+            f"dbt {' '.join(args)} on "
+            + (warehouse.engine_location if warehouse.engine != DUCKDB else warehouse.warehouse_path)
             + (" (the dbt project changed since the last build)" if full_refresh else "")
         )
         invocation = dbt.cli(args, context=context)
@@ -308,7 +332,7 @@ def build_dbt_assets(project: DbtProject, manifest: Mapping[str, Any] | None = N
                 fault_point("dbt_build")  # dbt is running the next models (reliability suite)
         # Only after a successful build (a failed one raised above) of every model.
         if records_fingerprint(context.is_subset):
-            fingerprint_path(warehouse.warehouse_path).write_text(fingerprint)
+            fingerprint_path(warehouse.warehouse_path, suffix).write_text(fingerprint)
 
     return dbt_models
 

@@ -9,18 +9,19 @@ of mart totals with the facts (``dbt_project/tests/kpi/*reconcile*``). What is l
 - ``counts_non_negative``: every ``*_count`` column of a mart is >= 0, found by name so that a new mart
   or count is covered without a test per column (a count below zero is a model bug).
 
-Both are aggregates, so they run as SQL on a read-only connection, in one ``@multi_asset_check`` step
-with one check per mart, and any failure blocks the publish asset.
+Both are aggregates, so they run as SQL on a read-only connection to the run's engine (DuckDB or
+PostgreSQL: :class:`~orchestration.engines.MartReader`), in one ``@multi_asset_check`` step with one
+check per mart, and any failure blocks the publish asset.
 """
 
 from collections.abc import Iterator, Sequence
 
 import dagster as dg
-import duckdb
 
 from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
+from orchestration.engines import MartReader
 from orchestration.faults import fault_point
-from orchestration.sql import q, table_columns
+from orchestration.sql import q
 from orchestration.warehouse import MARTS_SCHEMA
 
 NOT_EMPTY_CHECK = "not_empty"
@@ -30,16 +31,14 @@ COUNTS_CHECK = "counts_non_negative"
 CORE_KPI_MARTS = frozenset({"kpi_bookings", "kpi_win_rate", "kpi_deal_size"})
 
 
-def count_columns(con: duckdb.DuckDBPyConnection, mart: str) -> list[str]:
+def count_columns(con: MartReader, mart: str) -> list[str]:
     """The ``*_count`` columns of ``marts.<mart>``, in table order."""
-    return [c for c in table_columns(con, MARTS_SCHEMA, mart) if c.endswith("_count")]
+    return [c for c in con.columns(MARTS_SCHEMA, mart) if c.endswith("_count")]
 
 
-def check_not_empty(con: duckdb.DuckDBPyConnection, key: dg.AssetKey) -> dg.AssetCheckResult:
+def check_not_empty(con: MartReader, key: dg.AssetKey) -> dg.AssetCheckResult:
     mart = key.path[-1]
-    row = con.execute(f"SELECT count(*) FROM {MARTS_SCHEMA}.{q(mart)}").fetchone()
-    assert row is not None, "SELECT count(*) returns one row"
-    rows = row[0]
+    rows = con.one(f"SELECT count(*) FROM {MARTS_SCHEMA}.{q(mart)}")[0]
     return dg.AssetCheckResult(
         asset_key=key,
         check_name=NOT_EMPTY_CHECK,
@@ -50,14 +49,13 @@ def check_not_empty(con: duckdb.DuckDBPyConnection, key: dg.AssetKey) -> dg.Asse
     )
 
 
-def check_counts_non_negative(con: duckdb.DuckDBPyConnection, key: dg.AssetKey) -> dg.AssetCheckResult:
+def check_counts_non_negative(con: MartReader, key: dg.AssetKey) -> dg.AssetCheckResult:
     mart = key.path[-1]
     columns = count_columns(con, mart)
     negative: dict[str, int] = {}
     if columns:
         select = ", ".join(f"count(*) FILTER (WHERE {q(c)} < 0)" for c in columns)
-        values = con.execute(f"SELECT {select} FROM {MARTS_SCHEMA}.{q(mart)}").fetchone()
-        assert values is not None, "an aggregate SELECT returns one row"
+        values = con.one(f"SELECT {select} FROM {MARTS_SCHEMA}.{q(mart)}")
         negative = {c: n for c, n in zip(columns, values, strict=True) if n}
     return dg.AssetCheckResult(
         asset_key=key,
@@ -98,7 +96,7 @@ def build_mart_checks(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetChecksDe
         selected = {(k.asset_key, k.name) for k in context.selected_asset_check_keys}
         with (
             retry_on_warehouse_lock(context.op_execution_context),
-            warehouse.connect(read_only=True) as con,
+            warehouse.marts_reader() as con,
         ):
             for key in mart_keys:
                 if (key, COUNTS_CHECK) in selected:

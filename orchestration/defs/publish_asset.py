@@ -2,6 +2,7 @@
 and core tables for BI tools (:func:`orchestration.publishing.publish.publish`), with the run's check
 results and history."""
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,8 @@ from orchestration.contract import OBJECTS_BY_NAME
 from orchestration.defs.dbt_assets import built_fingerprint
 from orchestration.defs.partitions import partition_range
 from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
+from orchestration.engines import DUCKDB, POSTGRES, postgres_connection
+from orchestration.publishing.postgres import postgres_tables_to_publish, publish_postgres
 from orchestration.publishing.publish import (
     CheckRecord,
     PublishRequest,
@@ -52,6 +55,29 @@ def run_check_records(instance: dg.DagsterInstance, run_id: str) -> list[CheckRe
     return out
 
 
+def _publish_on_postgres(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, request: PublishRequest
+) -> dg.MaterializeResult:
+    """The run's tables as dbt built them on PostgreSQL, swapped in as the published schema."""
+    conninfo = warehouse.conninfo()
+    with postgres_connection(conninfo, read_only=True) as pg, pg.cursor() as cur:
+        tables = postgres_tables_to_publish(cur)
+    request = dataclasses.replace(request, tables=tables)
+    counts = publish_postgres(conninfo, warehouse.pg_published_schema, request, log=context.log.warning)
+    where = f"schema {warehouse.pg_published_schema} on {warehouse.engine_location}"
+    context.log.info(f"published {len(counts)} tables to {where}")
+    return dg.MaterializeResult(
+        metadata={
+            "path": where,
+            "tables": len(counts),
+            "row_counts": dg.MetadataValue.json(counts),
+            "checks_in_run": len(request.checks),
+            "objects_not_found": dg.MetadataValue.json(list(request.objects_not_found)),
+            "dashboard": "not written (the dashboard reads a published DuckDB file)",
+        }
+    )
+
+
 def build_publish_asset(
     upstream: Sequence[dg.AssetKey], incremental_keys: Mapping[str, str] | None = None
 ) -> dg.AssetsDefinition:
@@ -62,15 +88,15 @@ def build_publish_asset(
         key=PUBLISHED_KEY,
         group_name=PUBLISH_GROUP,
         deps=list(upstream),
-        kinds={"duckdb"},
+        kinds={"duckdb", "postgres"},
         description="Atomic read-only copy of marts, core dims and facts, run history and check results.",
     )
     def published(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         with retry_on_warehouse_lock(context), warehouse.connect(read_only=True) as con:
-            tables = tables_to_publish(con)
+            tables = tables_to_publish(con) if warehouse.engine == DUCKDB else []
             missing = objects_not_found(con)
             state = raw_state(con)
-        fingerprint = built_fingerprint(warehouse.warehouse_path)
+        fingerprint = built_fingerprint(warehouse.warehouse_path, warehouse.build_stamp_suffix)
         for name in missing:
             obj = OBJECTS_BY_NAME[name]
             effect = "its core KPIs are empty" if obj.core else obj.when_absent
@@ -84,6 +110,8 @@ def build_publish_asset(
             build_state=(fingerprint, state) if fingerprint else None,
             incremental_keys=dict(incremental_keys or {}),
         )
+        if warehouse.engine == POSTGRES:
+            return _publish_on_postgres(context, warehouse, request)
         with retry_on_warehouse_lock(context):
             counts = publish(
                 Path(warehouse.warehouse_path),

@@ -35,10 +35,12 @@ from orchestration.contract import (
 from orchestration.defs.partitions import extract_dates, tagged_extract_dates
 from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
 from orchestration.defs.tags import CORE_OBJECT_TAG
+from orchestration.engines import POSTGRES
 from orchestration.faults import fault_point
 from orchestration.ingestion import rejects
 from orchestration.ingestion.loader import BatchError, BatchResult, load_batches
 from orchestration.ingestion.signature import batch_signatures, settings_token, unchanged_dates
+from orchestration.lake.postgres import sync_object_to_postgres
 from orchestration.quality.landing import (
     GX_ENGINE,
     ExpectationOutcome,
@@ -319,6 +321,24 @@ def run_extract_dates(context: dg.AssetExecutionContext) -> list[date]:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
 
 
+def _sync_postgres(
+    context: dg.AssetExecutionContext,
+    con: duckdb.DuckDBPyConnection,
+    obj: LandingObject,
+    warehouse: WarehouseResource,
+    loaded: Sequence[date],
+) -> None:
+    """The ``postgres`` engine: what the load changed in DuckDB's raw (and any date PostgreSQL missed)
+    through the lake into PostgreSQL's raw, in one transaction there. A failure fails the step (retried):
+    DuckDB's audit then still differs from PostgreSQL's, so the next attempt or run copies those dates."""
+    dates, rows = sync_object_to_postgres(con, warehouse.conninfo(), Path(warehouse.lake_dir), obj, loaded)
+    if dates:
+        context.log.info(
+            f"{obj.name}: {_label(dates)} ({len(dates)} extract date(s)) copied to PostgreSQL raw at "
+            f"{warehouse.engine_location}: " + ", ".join(f"{t} {n} rows" for t, n in rows.items())
+        )
+
+
 def build_raw_asset(
     obj: LandingObject, partitions_def: dg.PartitionsDefinition | None
 ) -> dg.AssetsDefinition:
@@ -381,6 +401,8 @@ def build_raw_asset(
                     if dates
                     else []
                 )
+                if warehouse.engine == POSTGRES:
+                    _sync_postgres(context, con, obj, warehouse, dates)
         except BatchError as exc:  # a data problem: retrying cannot help
             # Report the blocking check as failed (the UI shows it with the message naming the file),
             # then fail the step without a materialization: nothing was loaded.

@@ -23,7 +23,17 @@ import duckdb
 from dagster_dbt import DbtCliResource, DbtProject
 from packaging import version
 
-from orchestration.settings import Settings
+from orchestration.engines import (
+    POSTGRES,
+    DuckDBReader,
+    MartReader,
+    PostgresReader,
+    build_stamp_suffix,
+    engine_label,
+    postgres_connection,
+    run_engine,
+)
+from orchestration.settings import Settings, postgres_conninfo
 from orchestration.warehouse import connect_warehouse
 
 #: DuckDB's message when another process holds the file (``duckdb.IOException``).
@@ -83,6 +93,14 @@ class WarehouseResource(dg.ConfigurableResource):
     date_formats: dict[str, str]
     max_reject_rate: float
     gx_max_rows: int
+    #: The engine the run builds, checks and publishes on, and where it is (orchestration/engines.py).
+    dbt_target: str
+    lake_dir: str
+    pg_host: str
+    pg_port: int
+    pg_user: str
+    pg_database: str
+    pg_published_schema: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseResource:
@@ -105,6 +123,33 @@ class WarehouseResource(dg.ConfigurableResource):
             yield con
         finally:
             con.close()
+
+    @property
+    def engine(self) -> str:
+        return run_engine(self.dbt_target)
+
+    def conninfo(self) -> str:
+        """The PostgreSQL connection string (password from the environment, read now)."""
+        return postgres_conninfo(self.pg_host, self.pg_port, self.pg_user, self.pg_database)
+
+    @property
+    def engine_location(self) -> str:
+        """Where the engine's tables are, for logs (no password)."""
+        return engine_label(self.dbt_target, self.pg_host, self.pg_port, self.pg_database)
+
+    @property
+    def build_stamp_suffix(self) -> str:
+        return build_stamp_suffix(self.dbt_target, self.pg_host, self.pg_port, self.pg_database)
+
+    @contextmanager
+    def marts_reader(self) -> Iterator[MartReader]:
+        """Read-only access to the built marts on the run's engine (the mart checks)."""
+        if self.engine == POSTGRES:
+            with postgres_connection(self.conninfo(), read_only=True) as pg:
+                yield PostgresReader(pg)
+        else:
+            with self.connect(read_only=True) as con:
+                yield DuckDBReader(con)
 
 
 class SalesWhDbtCli(DbtCliResource):

@@ -22,6 +22,7 @@ import duckdb
 from orchestration.contract import LOAD_AUDIT_TABLE, RAW_SCHEMA, REJECTS_TABLE, LandingObject
 from orchestration.lake.layout import lake_table, postgres_type
 from orchestration.lake.read import lake_columns, partition_select
+from orchestration.lake.write import write_load
 from orchestration.sql import lit, q
 
 
@@ -129,3 +130,56 @@ def load_postgres_object(
     as the DuckDB load replaced them."""
     tables = [(obj.table, None), (REJECTS_TABLE, obj.name), (LOAD_AUDIT_TABLE, obj.name)]
     return replace_postgres_tables(conninfo, lake_dir, tables, extract_dates)
+
+
+def _audit(rows: Iterable[Sequence[Any]]) -> dict[date, set[tuple[Any, ...]]]:
+    out: dict[date, set[tuple[Any, ...]]] = {}
+    for d, *rest in rows:
+        out.setdefault(d, set()).add(tuple(rest))
+    return out
+
+
+_AUDIT_SELECT = (
+    f"SELECT extract_date, loaded_at, landing_signature, loaded_rows FROM {RAW_SCHEMA}.{LOAD_AUDIT_TABLE}"
+)
+
+
+def postgres_audit(conninfo: str, object_name: str) -> dict[date, set[tuple[Any, ...]]]:
+    """``raw._load_audit`` of one object on PostgreSQL by extract date (empty when it has none yet)."""
+    pg = _connect(conninfo)
+    try:
+        with pg.cursor() as cur:
+            cur.execute("SELECT to_regclass(%s)", [f"{RAW_SCHEMA}.{LOAD_AUDIT_TABLE}"])
+            row = cur.fetchone()
+            if row is None or row[0] is None:
+                return {}
+            cur.execute(f"{_AUDIT_SELECT} WHERE object = %s", [object_name])
+            return _audit(cur.fetchall())
+    finally:
+        pg.close()
+
+
+def dates_out_of_step(duck: duckdb.DuckDBPyConnection, conninfo: str, obj: LandingObject) -> list[date]:
+    """Extract dates whose load audit differs between DuckDB and PostgreSQL: loads committed in DuckDB
+    that never reached PostgreSQL (its copy failed, or the PostgreSQL database is new) and dates
+    PostgreSQL holds that DuckDB no longer does."""
+    here = _audit(duck.execute(f"{_AUDIT_SELECT} WHERE object = ?", [obj.name]).fetchall())
+    there = postgres_audit(conninfo, obj.name)
+    return sorted(d for d in here.keys() | there.keys() if here.get(d) != there.get(d))
+
+
+def sync_object_to_postgres(
+    duck: duckdb.DuckDBPyConnection,
+    conninfo: str,
+    lake_dir: Path,
+    obj: LandingObject,
+    loaded_dates: Iterable[date],
+) -> tuple[list[date], dict[str, int]]:
+    """Bring PostgreSQL's raw tables of ``obj`` level with DuckDB's after a load: the dates the load
+    wrote (``loaded_dates``, also a refused load's, whose rejects are kept) and every date whose audit
+    rows differ (:func:`dates_out_of_step`) go through the lake and are replaced in ONE PostgreSQL
+    transaction. Tables are created even when no date is copied (dbt's sources need them). Returns the
+    dates copied and the rows per table."""
+    dates = sorted(set(loaded_dates) | set(dates_out_of_step(duck, conninfo, obj)))
+    write_load(duck, obj, dates, lake_dir)
+    return dates, load_postgres_object(conninfo, lake_dir, obj, dates)

@@ -6,6 +6,7 @@ sum(won) / sum(closed)), never averages of per-row rates.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from orchestration.settings import Settings
 
 @dataclass(frozen=True)
 class KpiSummary:
-    published_path: Path
+    published_path: Path | str
     last_published_at: str | None
     bookings_total: float | None
     bookings_latest_quarter: tuple[str, float] | None
@@ -43,59 +44,78 @@ def _value(row: tuple | None) -> float | None:
 def read_summary(published_path: Path) -> KpiSummary:
     con = duckdb.connect(str(published_path), read_only=True)
     try:
-        latest_q = _one(
-            con,
-            "select close_quarter::varchar, sum(bookings_amount_corporate) from marts.kpi_bookings "
-            "group by 1 order by 1 desc limit 1",
-        )
-        # The latest quota period that has started by the last close month in the data (to date).
-        at_quota = _one(
-            con,
-            "select period_start::varchar, sum(is_at_quota_count) / sum(has_quota_count) "
-            "from marts.kpi_quota_attainment "
-            "where period_start <= (select max(close_month) from marts.kpi_bookings) "
-            "group by 1 having sum(has_quota_count) > 0 order by 1 desc limit 1",
-        )
-        leak = _one(
-            con,
-            "select stage_name, sum(lost_count) / nullif(sum(reached_count), 0) as loss from "
-            "marts.kpi_pipeline_funnel where not is_won_stage group by stage_name "
-            "having sum(reached_count) > 0 order by loss desc, stage_name limit 1",
-        )
-        slow = _one(
-            con,
-            "select stage_name, sum(total_days_in_stage) / nullif(sum(completed_stay_count), 0) as days "
-            "from marts.kpi_stage_bottlenecks group by stage_name having sum(completed_stay_count) > 0 "
-            "order by days desc, stage_name limit 1",
-        )
-        history = _one(
-            con,
-            "select published_at::varchar, objects_not_found from main.run_history "
-            "order by published_at desc limit 1",
-        )
-        return KpiSummary(
-            published_path=published_path,
-            last_published_at=history[0] if history else None,
-            bookings_total=_value(_one(con, "select sum(bookings_amount_corporate) from marts.kpi_bookings")),
-            bookings_latest_quarter=(latest_q[0], float(latest_q[1])) if latest_q else None,
-            win_rate=_value(
-                _one(con, "select sum(won_count) / nullif(sum(closed_count), 0) from marts.kpi_win_rate")
-            ),
-            reps_at_quota_share=float(at_quota[1]) if at_quota else None,
-            reps_at_quota_period=at_quota[0] if at_quota else None,
-            selling_share=_value(
-                _one(
-                    con,
-                    "select sum(selling_minutes) / nullif(sum(duration_minutes), 0) "
-                    "from marts.kpi_rep_activity",
-                )
-            ),
-            leakiest_stage=(leak[0], float(leak[1])) if leak else None,
-            slowest_stage=(slow[0], float(slow[1])) if slow else None,
-            objects_not_found=history[1] if history else None,
-        )
+        return summarize(lambda sql: _one(con, sql), published_path, marts="marts", main="main")
     finally:
         con.close()
+
+
+def read_postgres_summary(conninfo: str, schema: str, label: str) -> KpiSummary:
+    """The same summary from the published schema on PostgreSQL (every table in ``schema``)."""
+    import psycopg2
+
+    from orchestration.engines import postgres_connection
+
+    with postgres_connection(conninfo, read_only=True) as pg:
+
+        def one(sql: str) -> tuple | None:
+            try:
+                with pg.cursor() as cur:
+                    cur.execute(sql)
+                    return cur.fetchone()
+            except psycopg2.errors.UndefinedTable:
+                return None
+
+        return summarize(one, label, marts=schema, main=schema)
+
+
+def summarize(one: Callable[[str], tuple | None], where: Path | str, *, marts: str, main: str) -> KpiSummary:
+    """The KPI summary from the published marts (in schema ``marts``) and run history (``main``); the
+    SQL is the same on DuckDB and PostgreSQL (ratios of sums, divided as decimals on both)."""
+    latest_q = one(
+        f"select close_quarter::varchar, sum(bookings_amount_corporate) from {marts}.kpi_bookings "
+        "group by 1 order by 1 desc limit 1",
+    )
+    # The latest quota period that has started by the last close month in the data (to date).
+    at_quota = one(
+        f"select period_start::varchar, sum(is_at_quota_count) * 1.0 / sum(has_quota_count) "
+        f"from {marts}.kpi_quota_attainment "
+        f"where period_start <= (select max(close_month) from {marts}.kpi_bookings) "
+        "group by 1 having sum(has_quota_count) > 0 order by 1 desc limit 1",
+    )
+    leak = one(
+        f"select stage_name, sum(lost_count) * 1.0 / nullif(sum(reached_count), 0) as loss from "
+        f"{marts}.kpi_pipeline_funnel where not is_won_stage group by stage_name "
+        "having sum(reached_count) > 0 order by loss desc, stage_name limit 1",
+    )
+    slow = one(
+        "select stage_name, sum(total_days_in_stage) * 1.0 / nullif(sum(completed_stay_count), 0) as days "
+        f"from {marts}.kpi_stage_bottlenecks group by stage_name having sum(completed_stay_count) > 0 "
+        "order by days desc, stage_name limit 1",
+    )
+    history = one(
+        f"select published_at::varchar, objects_not_found from {main}.run_history "
+        "order by published_at desc limit 1",
+    )
+    return KpiSummary(
+        published_path=where,
+        last_published_at=history[0] if history else None,
+        bookings_total=_value(one(f"select sum(bookings_amount_corporate) from {marts}.kpi_bookings")),
+        bookings_latest_quarter=(latest_q[0], float(latest_q[1])) if latest_q else None,
+        win_rate=_value(
+            one(f"select sum(won_count) * 1.0 / nullif(sum(closed_count), 0) from {marts}.kpi_win_rate")
+        ),
+        reps_at_quota_share=float(at_quota[1]) if at_quota else None,
+        reps_at_quota_period=at_quota[0] if at_quota else None,
+        selling_share=_value(
+            one(
+                f"select sum(selling_minutes) * 1.0 / nullif(sum(duration_minutes), 0) "
+                f"from {marts}.kpi_rep_activity",
+            )
+        ),
+        leakiest_stage=(leak[0], float(leak[1])) if leak else None,
+        slowest_stage=(slow[0], float(slow[1])) if slow else None,
+        objects_not_found=history[1] if history else None,
+    )
 
 
 def _pct(x: float | None) -> str:

@@ -248,8 +248,9 @@ def _publish_steps(tracker: StageTracker) -> list[str]:
 def success_report(
     result: PipelineResult, settings: Settings, seconds: float, tracker: StageTracker, log: RunLog
 ) -> list[str]:
+    from orchestration.engines import POSTGRES, settings_conninfo
     from orchestration.tooling.dashboard import default_out
-    from orchestration.tooling.report import format_summary, read_summary
+    from orchestration.tooling.report import format_summary, read_postgres_summary, read_summary
     from orchestration.tooling.run_summary import loaded_reject_lines, warning_lines
 
     lines = ["", _run_line(result, seconds)]
@@ -282,6 +283,16 @@ def success_report(
     if rejects:
         lines.append(f"Rejected rows (raw._rejects in {settings.warehouse_path}), most frequent:")
         lines += rejects
+    if settings.dbt_target == POSTGRES:
+        where = f"schema {settings.pg_published_schema} on {_pg_location(settings)}"
+        summary = read_postgres_summary(settings_conninfo(settings), settings.pg_published_schema, where)
+        lines += ["", format_summary(summary, with_path=False), ""]
+        at = f" (at {summary.last_published_at} UTC)" if summary.last_published_at else ""
+        return lines + [
+            f"Published:      {where}{at}",
+            "Dashboard:      not written (it reads a published DuckDB file)",
+            f"Log:            {log.path}",
+        ]
     summary = read_summary(settings.published_path)
     lines += ["", format_summary(summary, with_path=False), ""]
     at = f" (at {summary.last_published_at} UTC)" if summary.last_published_at else ""
@@ -292,6 +303,12 @@ def success_report(
         f"Log:            {log.path}",
     ]
     return lines
+
+
+def _pg_location(settings: Settings) -> str:
+    from orchestration.engines import POSTGRES, engine_label
+
+    return engine_label(POSTGRES, settings.pg_host, settings.pg_port, settings.pg_database)
 
 
 def failure_report(

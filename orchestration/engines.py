@@ -1,0 +1,125 @@
+"""The engine a run builds, checks and publishes on: ``SALES_WH_DBT_TARGET`` (docs/ARCHITECTURE.md:
+Engines).
+
+Whatever the engine, the loader parses, rejects and audits in the DuckDB warehouse (``SALES_WH_WAREHOUSE``):
+it is the run's source of truth for raw, its signatures and its raw state. What differs:
+
+- ``duckdb``: dbt builds in that same file; publish writes a new DuckDB file and renames it into place.
+- ``postgres``: each raw load is exported to the lake and copied into PostgreSQL's ``raw`` schema
+  (:mod:`orchestration.lake.postgres`); dbt builds and tests there; the mart checks read PostgreSQL;
+  publish builds a staging schema and swaps it for the published one in one transaction
+  (:mod:`orchestration.publishing.postgres`).
+
+The mart checks read through a :class:`MartReader`, one per engine, so the same SQL checks every engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import duckdb
+
+from orchestration.settings import Settings, postgres_conninfo
+from orchestration.sql import table_columns
+
+DUCKDB, POSTGRES, SPARK = "duckdb", "postgres", "spark"
+#: Engines a whole run works on (load, build, checks, publish); Spark only builds the models so far
+#: (make test-spark), its run is issue 14's next step.
+RUN_ENGINES = (DUCKDB, POSTGRES)
+
+
+class EngineNotSupported(RuntimeError):
+    """The target is not one a whole pipeline run can use."""
+
+
+def run_engine(target: str) -> str:
+    """The engine of ``target`` for a pipeline run, or :class:`EngineNotSupported` naming what works."""
+    if target in RUN_ENGINES:
+        return target
+    if target == SPARK:
+        raise EngineNotSupported(
+            "SALES_WH_DBT_TARGET=spark: a pipeline run on Spark is not built yet (the dbt models build and "
+            "test on Spark: `make test-spark`); use duckdb or postgres for runs"
+        )
+    raise EngineNotSupported(f"SALES_WH_DBT_TARGET={target!r}: expected one of {', '.join(RUN_ENGINES)}")
+
+
+def settings_conninfo(settings: Settings) -> str:
+    """The PostgreSQL connection string of ``settings`` (password from the environment)."""
+    return postgres_conninfo(settings.pg_host, settings.pg_port, settings.pg_user, settings.pg_database)
+
+
+def engine_label(target: str, host: str, port: int, database: str) -> str:
+    """Where a target's tables are, for logs and run output (no password)."""
+    return f"postgresql://{host}:{port}/{database}" if target == POSTGRES else target
+
+
+def build_stamp_suffix(target: str, host: str, port: int, database: str) -> str:
+    """What tells one built warehouse from another for the dbt project's fingerprint stamp: nothing for
+    DuckDB (the stamp sits next to its file), the server and database for PostgreSQL."""
+    if target != POSTGRES:
+        return "" if target == DUCKDB else f".{target}"
+    where = hashlib.sha256(f"{host}:{port}/{database}".encode()).hexdigest()[:12]
+    return f".postgres-{where}"
+
+
+class MartReader(Protocol):
+    """Read-only queries the mart checks make, on any engine."""
+
+    def one(self, sql: str) -> tuple[Any, ...]: ...
+
+    def columns(self, schema: str, table: str) -> list[str]: ...
+
+
+class DuckDBReader:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def one(self, sql: str) -> tuple[Any, ...]:
+        row = self._con.execute(sql).fetchone()
+        if row is None:
+            raise RuntimeError(f"query returned no row: {sql[:200]}")
+        return row
+
+    def columns(self, schema: str, table: str) -> list[str]:
+        return table_columns(self._con, schema, table)
+
+
+class PostgresReader:
+    def __init__(self, con: Any) -> None:
+        self._con = con
+
+    def one(self, sql: str) -> tuple[Any, ...]:
+        with self._con.cursor() as cur:
+            cur.execute(sql)
+            row = cur.fetchone()
+        if row is None:
+            raise RuntimeError(f"query returned no row: {sql[:200]}")
+        return tuple(row)
+
+    def columns(self, schema: str, table: str) -> list[str]:
+        with self._con.cursor() as cur:
+            cur.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                "AND table_name = %s ORDER BY ordinal_position",
+                [schema, table],
+            )
+            return [r[0] for r in cur.fetchall()]
+
+
+@contextmanager
+def postgres_connection(conninfo: str, *, read_only: bool = False) -> Iterator[Any]:
+    """A psycopg2 connection (the ``postgres`` extra), closed at the end; ``read_only`` sessions cannot
+    write."""
+    import psycopg2
+
+    con = psycopg2.connect(conninfo)
+    try:
+        if read_only:
+            con.set_session(readonly=True, autocommit=True)
+        yield con
+    finally:
+        con.close()

@@ -91,9 +91,10 @@ docs: install
 	echo "dbt docs site: $$target/static_index.html (open it in a browser), or serve $$target/index.html:"; \
 	echo "  $(BIN)/dbt docs serve --profiles-dir dbt_project --port 8080   # http://localhost:8080"
 
-## Benchmarks at SCALE=S|M|L, written to docs/BENCHMARKS.md.
+## Benchmarks at SCALE=S|M|L, written to docs/BENCHMARKS.md; PART=pipeline|dialects|engines (engines: DuckDB and PostgreSQL runs side by side, needs a server: SALES_WH_PG_*).
+PART ?= all
 bench: install
-	$(BIN)/python -m orchestration.tooling.bench --scale $(SCALE)
+	$(BIN)/python -m orchestration.tooling.bench --scale $(SCALE) --part $(PART)
 
 clean:
 	rm -rf data target logs .pytest_cache .ruff_cache

@@ -93,3 +93,30 @@ def test_render_without_the_new_measurements() -> None:
     assert "plain dbt" not in text and "no-op" not in text
     assert "| full ÷ floor | 3.5 |" in text
     assert "| one-day (daily) ÷ full | 0.25 |" in text
+
+
+def test_render_engines_compares_each_engine_with_duckdb() -> None:
+    from orchestration.tooling.bench_doc import render_engines
+
+    def runs(full: float, daily: float, noop: float, peak_mib: int) -> dict[str, Measurement]:
+        return {
+            "full": Measurement(full, 100 * MIB, {"dbt_models": full / 2, "raw__task": 1.0}),
+            "daily": Measurement(daily, peak_mib * MIB, {"dbt_models": daily / 2}),
+            "noop": Measurement(noop, 50 * MIB, {}),
+        }
+
+    text = render_engines(
+        {
+            "date": "2026-12-01 10:00 UTC",
+            "machine": "2 cores",
+            "scale": "S",
+            "days": 365,
+            "load_average": ((1.0, 1.0, 1.0), (2.0, 2.0, 2.0)),
+            "engines": {"duckdb": runs(80.0, 40.0, 10.0, 900), "postgres": runs(120.0, 50.0, 12.5, 700)},
+        }
+    )
+    # 120 / 80 = 1.50, 50 / 40 = 1.25; the peak is the largest of the engine's three runs.
+    assert "| postgres | 120.0 s | 50.0 s | 12.5 s | 700 MiB | 1.50× | 1.25× |" in text
+    assert "| duckdb | 80.0 s | 40.0 s | 10.0 s | 900 MiB | 1.00× | 1.00× |" in text
+    assert "- postgres full: dbt_models 60.0, raw__task 1.0" in text
+    assert "before the first run" in text and "364 days as one run" in text

@@ -25,8 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.contract import OBJECTS
-from orchestration.settings import DEFAULT_MEMORY_LIMIT, DEFAULT_PARTITION_START, DEFAULT_THREADS
-from orchestration.tooling.bench_doc import BENCH_DOC, render, render_dialects, write_doc
+from orchestration.settings import (
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_PARTITION_START,
+    DEFAULT_THREADS,
+    Settings,
+    postgres_conninfo,
+)
+from orchestration.tooling.bench_doc import BENCH_DOC, render, render_dialects, render_engines, write_doc
 from orchestration.tooling.bench_measure import Measurement, TreeRssSampler, machine, measure
 from orchestration.tooling.bench_steps import (
     DIALECT_DATE_FORMATS,
@@ -66,19 +72,8 @@ START = DEFAULT_PARTITION_START
 
 
 def bench(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) -> dict[str, Any]:
-    from orchestration.tooling.demo_data import generate
-
     root = workdir / scale
-    landing = root / "landing"
-    marker = root / f"generated-{days}-{seed}.json"
-    t0 = time.perf_counter()
-    if not marker.exists():
-        shutil.rmtree(root, ignore_errors=True)
-        written = generate(landing, scale=scale, days=days, seed=seed, start=START)
-        counts = {o.name: int(written[o.name]) for o in OBJECTS if o.name in written}
-        marker.write_text(json.dumps({"counts": counts, "seconds": round(time.perf_counter() - t0, 1)}))
-    generated = json.loads(marker.read_text())
-    counts, generate_seconds = generated["counts"], generated["seconds"]
+    landing, counts, generate_seconds = _landing(scale, days, seed, root)
     threads = os.cpu_count() or 2
 
     env = {
@@ -130,6 +125,89 @@ def bench(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) ->
         load_average=(load_before, os.getloadavg()),
         **plain,
     )
+
+
+#: Engines ``--part engines`` compares (each must be reachable: PostgreSQL from ``SALES_WH_PG_*``).
+BENCH_ENGINES = ("duckdb", "postgres")
+
+
+def _fresh_postgres_database(name: str) -> str:
+    """Drop and create database ``name`` on the ``SALES_WH_PG_*`` server (each engine run starts empty)."""
+    import psycopg2
+
+    settings = Settings.from_env()
+    admin = psycopg2.connect(
+        postgres_conninfo(settings.pg_host, settings.pg_port, settings.pg_user, "postgres")
+    )
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"drop database if exists {name} with (force)")
+            cur.execute(f"create database {name}")
+    finally:
+        admin.close()
+    return name
+
+
+def bench_engines(
+    scale: str, days: int, seed: int, workdir: Path, memory_limit: str, engines: tuple[str, ...]
+) -> dict[str, Any]:
+    """The same full, one-day and no-op runs through Dagster on each engine, one after the other on the
+    same landing (``SALES_WH_DBT_TARGET``), each from an empty warehouse (and database)."""
+    root = workdir / scale
+    landing, _, _ = _landing(scale, days, seed, root)
+    threads = os.cpu_count() or 2
+    last = START + timedelta(days=days - 1)
+    load_before = os.getloadavg()
+    runs: dict[str, dict[str, Measurement]] = {}
+    for engine in engines:
+        base = root / f"engine-{engine}"
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir(parents=True)
+        env = {
+            **os.environ,
+            "SALES_WH_DBT_TARGET": engine,
+            "SALES_WH_LANDING_DIR": str(landing),
+            "SALES_WH_WAREHOUSE": str(base / "warehouse.duckdb"),
+            "SALES_WH_PUBLISHED": str(base / "published.duckdb"),
+            "SALES_WH_LAKE_DIR": str(base / "lake"),
+            "DBT_TARGET_PATH": str(base / "target"),
+            "SALES_WH_MEMORY_LIMIT": memory_limit,
+            "SALES_WH_THREADS": str(threads),
+            "SALES_WH_PARTITION_START": START.isoformat(),
+        }
+        env.pop("DAGSTER_HOME", None)
+        if engine == "postgres":
+            env["SALES_WH_PG_DATABASE"] = _fresh_postgres_database(f"sales_wh_bench_{scale.lower()}")
+        runs[engine] = {}
+        for name, first, end in (
+            ("full", START, last - timedelta(days=1)),
+            ("daily", last, last),
+            ("noop", last, last),
+        ):
+            print(f"[bench {scale} {engine}] {name} run {first}..{end}", file=sys.stderr)
+            runs[engine][name] = measure(
+                ["pipeline", "--start", first.isoformat(), "--end", end.isoformat()],
+                {**env, "SALES_WH_BENCH_STATS": str(base / f"{name}_stats.json")},
+            )
+    return _result(scale, days, memory_limit, engines=runs, load_average=(load_before, os.getloadavg()))
+
+
+def _landing(scale: str, days: int, seed: int, root: Path) -> tuple[Path, dict[str, int], float]:
+    """The scale's demo landing (generated once per days and seed); its rows per object and the
+    seconds its generation took."""
+    from orchestration.tooling.demo_data import generate
+
+    landing = root / "landing"
+    marker = root / f"generated-{days}-{seed}.json"
+    t0 = time.perf_counter()
+    if not marker.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        written = generate(landing, scale=scale, days=days, seed=seed, start=START)
+        counts = {o.name: int(written[o.name]) for o in OBJECTS if o.name in written}
+        marker.write_text(json.dumps({"counts": counts, "seconds": round(time.perf_counter() - t0, 1)}))
+    generated = json.loads(marker.read_text())
+    return landing, generated["counts"], generated["seconds"]
 
 
 def _measure_plain_dbt(
@@ -282,10 +360,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--part",
-        choices=["all", "pipeline", "dialects"],
+        choices=["all", "pipeline", "dialects", "engines"],
         default="all",
         help="pipeline: floor, full run, plain dbt, one-day (daily) and no-op runs; "
-        "dialects: the loader on each export dialect vs the floor",
+        "dialects: the loader on each export dialect vs the floor; "
+        "engines: full, one-day and no-op runs on each engine (needs PostgreSQL: SALES_WH_PG_*)",
+    )
+    parser.add_argument(
+        "--engines",
+        default=",".join(BENCH_ENGINES),
+        help=f"engines of --part engines, comma-separated (default {','.join(BENCH_ENGINES)})",
     )
     args = parser.parse_args(argv)
     if args.cmd == "floor":
@@ -312,6 +396,13 @@ def main(argv: list[str] | None = None) -> None:
         if args.part in ("all", "pipeline"):
             section = render(bench(args.scale, args.days, args.seed, workdir, args.memory_limit))
             write_doc(section, args.scale)
+            print(section)
+        if args.part == "engines":
+            engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
+            section = render_engines(
+                bench_engines(args.scale, args.days, args.seed, workdir, args.memory_limit, engines)
+            )
+            write_doc(section, f"engines-{args.scale}")
             print(section)
         if args.part in ("all", "dialects"):
             section = render_dialects(

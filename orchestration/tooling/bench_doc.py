@@ -89,13 +89,13 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _load(result: dict[str, Any]) -> str:
+def _load(result: dict[str, Any], first: str = "the floor") -> str:
     """The machine's load averages (1, 5, 15 min) when the measurements began and ended: other work on
     the machine slows every step, so compare only ratios of a quiet run."""
     if "load_average" not in result:
         return ""
     before, after = (", ".join(f"{x:.2f}" for x in la) for la in result["load_average"])
-    return f" Load average (1, 5, 15 min): {before} before the floor, {after} after the last run."
+    return f" Load average (1, 5, 15 min): {before} before {first}, {after} after the last run."
 
 
 def _targets(result: dict[str, Any]) -> list[str]:
@@ -148,6 +148,45 @@ def _targets(result: dict[str, Any]) -> list[str]:
             f"minus the sum of its {len(full.stats)} steps' seconds ({in_steps:,.1f} s).",
         ]
     return [*lines, ""]
+
+
+def render_engines(result: dict[str, Any]) -> str:
+    """The engines' section: full, one-day and no-op runs per engine, with DuckDB's as the reference."""
+    runs = result["engines"]
+    base = runs.get("duckdb")
+    lines = [
+        f"### Engines at scale {result['scale']} ({result['days']} days of extracts), {result['date']}",
+        "",
+        f"Machine: {result['machine']}.{_load(result, 'the first run')} "
+        f"`make bench SCALE={result['scale']} PART=engines`: "
+        "each engine from an empty warehouse (and database), one after the other on the same landing: "
+        f"the full run ({result['days'] - 1} days as one run), the one-day run (the last day), the no-op "
+        "run (that day again). Peak RSS is the pipeline's process tree (dbt included); the PostgreSQL "
+        "server's own memory is not in it.",
+        "",
+        "| engine | full run | one-day run | no-op run | peak RSS | full vs DuckDB | one-day vs DuckDB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for engine, m in runs.items():
+        peak = max(x.peak_rss_bytes for x in m.values())
+        ratio = (
+            (
+                f"{m['full'].seconds / base['full'].seconds:.2f}×",
+                f"{m['daily'].seconds / base['daily'].seconds:.2f}×",
+            )
+            if base
+            else ("", "")
+        )
+        lines.append(
+            f"| {engine} | {m['full'].seconds:,.1f} s | {m['daily'].seconds:,.1f} s | "
+            f"{m['noop'].seconds:,.1f} s | {fmt_mb(peak)} | {ratio[0]} | {ratio[1]} |"
+        )
+    lines += ["", "Slowest steps of each run (Dagster step, seconds):", ""]
+    for engine, m in runs.items():
+        for name, x in m.items():
+            top = sorted(x.stats.items(), key=lambda kv: -kv[1])[:4]
+            lines.append(f"- {engine} {name}: " + (", ".join(f"{k} {v:.1f}" for k, v in top) or "n/a"))
+    return "\n".join([*lines, ""])
 
 
 def write_doc(section: str, scale: str) -> None:

@@ -158,6 +158,18 @@ def format_summary(s: KpiSummary, *, with_path: bool = True) -> str:
 
 
 def print_report(published_path: Path | None = None) -> str:
-    text = format_summary(read_summary(published_path or Settings.from_env().published_path))
+    """The KPI summary of ``published_path``; by default of the published file, or of the published
+    schema when the engine is PostgreSQL."""
+    settings = Settings.from_env()
+    if published_path is None and settings.dbt_target == "postgres":
+        from orchestration.engines import engine_label, settings_conninfo
+
+        where = f"schema {settings.pg_published_schema} on " + engine_label(
+            "postgres", settings.pg_host, settings.pg_port, settings.pg_database
+        )
+        summary = read_postgres_summary(settings_conninfo(settings), settings.pg_published_schema, where)
+    else:
+        summary = read_summary(published_path or settings.published_path)
+    text = format_summary(summary)
     print(text)
     return text

@@ -284,7 +284,7 @@ def success_report(
         lines.append(f"Rejected rows (raw._rejects in {settings.warehouse_path}), most frequent:")
         lines += rejects
     if settings.dbt_target == POSTGRES:
-        where = f"schema {settings.pg_published_schema} on {_pg_location(settings)}"
+        where = _published_where(settings)
         summary = read_postgres_summary(settings_conninfo(settings), settings.pg_published_schema, where)
         lines += ["", format_summary(summary, with_path=False), ""]
         at = f" (at {summary.last_published_at} UTC)" if summary.last_published_at else ""
@@ -305,6 +305,13 @@ def success_report(
     return lines
 
 
+def _published_where(settings: Settings) -> str:
+    """The published file, or the published schema on PostgreSQL."""
+    if settings.dbt_target == "postgres":
+        return f"schema {settings.pg_published_schema} on {_pg_location(settings)}"
+    return str(settings.published_path)
+
+
 def _pg_location(settings: Settings) -> str:
     from orchestration.engines import POSTGRES, engine_label
 
@@ -322,6 +329,6 @@ def failure_report(
         _run_line(result, seconds),
         f"failed in: {', '.join(failed) or 'the run'}"
         + (f" (steps {', '.join(result.failed_steps)})" if result.failed_steps else "")
-        + f"; nothing was published (the previous {settings.published_path} is unchanged).",
+        + f"; nothing was published (the previous {_published_where(settings)} is unchanged).",
     ]
     return lines + capped(failure_lines(result.result, settings.warehouse_path), MAX_FAILURE_LINES, "the log")

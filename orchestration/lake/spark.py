@@ -102,8 +102,51 @@ def sql_table_columns(con: Any, name: str) -> list[tuple[str, str]] | None:
     return columns
 
 
-def register_spark_raw_sql(con: Any, lake_dir: Path, table: str, schema: str = RAW_SCHEMA) -> None:
-    """:func:`register_spark_raw` through a SQL connection to Spark (the columns from ``DESCRIBE``)."""
+def _partition_spec(relative: str) -> str:
+    """``object=Account/extract_date=2025-01-01`` -> ``PARTITION (`object` = 'Account', ...)``."""
+    pairs = [part.split("=", 1) for part in relative.split("/")]
+    return "PARTITION (" + ", ".join(f"{_ident(k)} = '{v}'" for k, v in pairs) + ")"
+
+
+def _sync_partitions(con: Any, lake_dir: Path, table: str, schema: str, object_name: str | None) -> bool:
+    """Add the partitions the lake has and Spark does not, drop those Spark has and the lake no longer
+    does (only the object's own, for ``_rejects`` and ``_load_audit``): what ``MSCK REPAIR ... SYNC
+    PARTITIONS`` does, without listing every object's folders (2.9 s for the audit at 30 days). Returns
+    whether any changed."""
+    layout = lake_table(table)
+    name = f"{_ident(schema)}.{_ident(table)}"
+    folder = layout.folder(lake_dir)
+    lake = {f.parent.relative_to(folder).as_posix() for f in layout.partitions(lake_dir)}
+    show = f"SHOW PARTITIONS {name}"
+    if layout.object_column is not None and object_name is not None:
+        lake = {p for p in lake if p.startswith(f"{layout.object_column}={object_name}/")}
+        show += f" PARTITION ({_ident(layout.object_column)} = '{object_name}')"
+    spark = {r[0] for r in _execute(con, show)}
+    missing, extra = sorted(lake - spark), sorted(spark - lake)
+    if missing:
+        specs = " ".join(_partition_spec(p) for p in missing)
+        _execute(con, f"ALTER TABLE {name} ADD IF NOT EXISTS {specs}")
+    if extra:
+        specs = ", ".join(_partition_spec(p) for p in extra)
+        _execute(con, f"ALTER TABLE {name} DROP IF EXISTS {specs}")
+    return bool(missing or extra)
+
+
+def register_spark_raw_sql(
+    con: Any,
+    lake_dir: Path,
+    table: str,
+    schema: str = RAW_SCHEMA,
+    *,
+    object_name: str | None = None,
+    written: bool = True,
+) -> None:
+    """:func:`register_spark_raw` through a SQL connection to Spark (the columns from ``DESCRIBE``).
+
+    A table created (or re-created: its columns changed) gets every partition (``MSCK REPAIR``); an
+    existing one has its partitions synchronised with the lake's folders (``object_name``: only that
+    object's, for ``_rejects`` and ``_load_audit``), and its cached file listings dropped (``REFRESH``)
+    when partitions changed or files were ``written``."""
     name = f"{_ident(schema)}.{_ident(table)}"
     _execute(con, f"CREATE DATABASE IF NOT EXISTS {_ident(schema)}")
     layout = lake_table(table)
@@ -119,8 +162,12 @@ def register_spark_raw_sql(con: Any, lake_dir: Path, table: str, schema: str = R
         current = None
     if current is None:
         _execute(con, spark_table_ddl(lake_dir, table, schema))
-    _execute(con, f"MSCK REPAIR TABLE {name} SYNC PARTITIONS")
-    _execute(con, f"REFRESH TABLE {name}")
+        _execute(con, f"MSCK REPAIR TABLE {name} SYNC PARTITIONS")
+        written = True
+    elif _sync_partitions(con, lake_dir, table, schema, object_name):
+        written = True
+    if written:
+        _execute(con, f"REFRESH TABLE {name}")
 
 
 def _lake_audit(lake_dir: Path, object_name: str) -> dict[date, set[tuple[Any, ...]]]:
@@ -164,11 +211,13 @@ def sync_object_to_spark(
     dates the load wrote and of every date whose audit differs between DuckDB and the lake are written
     (:func:`orchestration.lake.write.write_load`), then the object's table, ``raw._rejects`` and
     ``raw._load_audit`` are registered again over the lake (every time, also when no date was written:
-    the tables must exist for dbt's sources, and a registration that failed last time is redone).
+    the tables must exist for dbt's sources, and Spark's partitions are compared with the lake's
+    folders, so a registration that failed last time is redone).
     Returns the dates written. Spark sees each partition swap as it happens (no transaction across
     tables or dates, as for the lake itself)."""
     dates = sorted(set(loaded_dates) | set(lake_dates_out_of_step(duck, lake_dir, obj)))
     write_load(duck, obj, dates, lake_dir)  # with no date, still each table's schema file
-    for table in (obj.table, REJECTS_TABLE, LOAD_AUDIT_TABLE):
-        register_spark_raw_sql(con, lake_dir, table)
+    register_spark_raw_sql(con, lake_dir, obj.table, written=bool(dates))
+    for table in (REJECTS_TABLE, LOAD_AUDIT_TABLE):
+        register_spark_raw_sql(con, lake_dir, table, object_name=obj.name, written=bool(dates))
     return dates

@@ -26,14 +26,18 @@ answers() { # the port accepts connections
 case "${1:-start}" in
   start)
     mkdir -p "$RUN_DIR" "$WAREHOUSE" "$(dirname "$METASTORE")"
+    if [ -s "$PID_FILE" ] && ! kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then rm -f "$PID_FILE"; fi
     if [ -s "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null && answers; then
       :  # already up
     else
       SPARK_HOME="$("$PYTHON" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')"
       export SPARK_HOME
-      # setsid: its own process group, so `stop` ends the JVM and nothing else. Derby writes derby.log
-      # into the working directory.
-      (cd "$RUN_DIR" && setsid "$SPARK_HOME/bin/spark-submit" \
+      # setsid: its own session and process group, whose id the leader writes itself ($$ of the shell
+      # that then execs spark-submit, which execs the JVM), so `stop` ends the JVM and nothing else.
+      # Derby writes derby.log into the working directory.
+      cd "$RUN_DIR"
+      PID_FILE="$PID_FILE" setsid bash -c 'echo $$ >"$PID_FILE"; exec "$@"' spark-server \
+        "$SPARK_HOME/bin/spark-submit" \
         --class org.apache.spark.sql.hive.thriftserver.HiveThriftServer2 \
         --master "local[$CORES]" --driver-memory "$MEMORY" \
         --conf spark.ui.enabled=false \
@@ -44,7 +48,8 @@ case "${1:-start}" in
         --conf spark.sql.adaptive.enabled=true \
         --hiveconf hive.server2.thrift.port="$PORT" \
         --hiveconf hive.server2.thrift.bind.host="$HOST" \
-        spark-internal >"$RUN_DIR/server.log" 2>&1 </dev/null & echo $! >"$PID_FILE")
+        spark-internal >"$RUN_DIR/server.log" 2>&1 </dev/null &
+      for _ in $(seq 1 50); do [ -s "$PID_FILE" ] && break; sleep 0.1; done
       for _ in $(seq 1 120); do
         if answers; then break; fi
         if ! kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then

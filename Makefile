@@ -42,10 +42,11 @@ TEST_WORKERS ?= 2
 test: lint
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
-## dbt models on a local Apache Spark (dbt-spark session; needs Java 17), compared with DuckDB. Slow.
+## dbt models on a local Apache Spark (dbt-spark session; needs Java 17), compared with DuckDB, then the
+## whole pipeline on Spark through a local Thrift server (.ci/spark.sh, started by the test). Slow.
 test-spark: install
 	$(BIN)/python -m pip install -q -e ".[dev,postgres,spark]"
-	SALES_WH_SPARK_TESTS=1 $(BIN)/pytest tests/test_portability_spark.py
+	SALES_WH_SPARK_TESTS=1 $(BIN)/pytest tests/test_portability_spark.py tests/test_spark_run_e2e.py
 
 test-fast: install
 	$(BIN)/pytest -m "not e2e"

@@ -9,6 +9,11 @@ it is the run's source of truth for raw, its signatures and its raw state. What 
   (:mod:`orchestration.lake.postgres`); dbt builds and tests there; the mart checks read PostgreSQL;
   publish builds a staging schema and swaps it for the published one in one transaction
   (:mod:`orchestration.publishing.postgres`).
+- ``spark``: a Spark Thrift server (``SALES_WH_SPARK_METHOD=thrift``; .ci/spark.sh starts a local one)
+  owns the catalog; each raw load is exported to the lake and its external tables registered over it
+  (:mod:`orchestration.lake.spark`); dbt builds and tests through the server; the mart checks read
+  through it; publish copies the tables into a per-run database and points the views of the published
+  database at it (:mod:`orchestration.publishing.spark`).
 
 The mart checks read through a :class:`MartReader`, one per engine, so the same SQL checks every engine.
 """
@@ -26,9 +31,8 @@ from orchestration.settings import Settings, postgres_conninfo
 from orchestration.sql import table_columns
 
 DUCKDB, POSTGRES, SPARK = "duckdb", "postgres", "spark"
-#: Engines a whole run works on (load, build, checks, publish); Spark only builds the models so far
-#: (make test-spark), its run is issue 14's next step.
-RUN_ENGINES = (DUCKDB, POSTGRES)
+#: Engines a whole run works on (load, build, checks, publish).
+RUN_ENGINES = (DUCKDB, POSTGRES, SPARK)
 
 
 class EngineNotSupported(RuntimeError):
@@ -39,11 +43,6 @@ def run_engine(target: str) -> str:
     """The engine of ``target`` for a pipeline run, or :class:`EngineNotSupported` naming what works."""
     if target in RUN_ENGINES:
         return target
-    if target == SPARK:
-        raise EngineNotSupported(
-            "SALES_WH_DBT_TARGET=spark: a pipeline run on Spark is not built yet (the dbt models build and "
-            "test on Spark: `make test-spark`); use duckdb or postgres for runs"
-        )
     raise EngineNotSupported(f"SALES_WH_DBT_TARGET={target!r}: expected one of {', '.join(RUN_ENGINES)}")
 
 
@@ -57,13 +56,20 @@ def engine_label(target: str, host: str, port: int, database: str) -> str:
     return f"postgresql://{host}:{port}/{database}" if target == POSTGRES else target
 
 
+def spark_label(host: str, port: int) -> str:
+    return f"spark://{host}:{port}"
+
+
 def build_stamp_suffix(target: str, host: str, port: int, database: str) -> str:
     """What tells one built warehouse from another for the dbt project's fingerprint stamp: nothing for
-    DuckDB (the stamp sits next to its file), the server and database for PostgreSQL."""
-    if target != POSTGRES:
-        return "" if target == DUCKDB else f".{target}"
-    where = hashlib.sha256(f"{host}:{port}/{database}".encode()).hexdigest()[:12]
-    return f".postgres-{where}"
+    DuckDB (the stamp sits next to its file), the server and database for PostgreSQL, the Thrift server
+    for Spark (``database`` is then ignored)."""
+    if target == DUCKDB:
+        return ""
+    if target not in (POSTGRES, SPARK):
+        return f".{target}"
+    where = f"{host}:{port}/{database}" if target == POSTGRES else f"{host}:{port}"
+    return f".{target}-{hashlib.sha256(where.encode()).hexdigest()[:12]}"
 
 
 class MartReader(Protocol):
@@ -108,6 +114,52 @@ class PostgresReader:
                 [schema, table],
             )
             return [r[0] for r in cur.fetchall()]
+
+
+class SparkReader:
+    """The mart checks' queries through a Spark Thrift server (a PyHive connection). The checks quote
+    identifiers the SQL way (``"column"``), which Spark reads as identifiers only in ANSI mode with
+    ``doubleQuotedIdentifiers``: both are set for this reader's session."""
+
+    def __init__(self, con: Any) -> None:
+        self._con = con
+        cur = con.cursor()
+        try:
+            for setting in ("spark.sql.ansi.enabled=true", "spark.sql.ansi.doubleQuotedIdentifiers=true"):
+                cur.execute(f"SET {setting}")
+        finally:
+            cur.close()
+
+    def one(self, sql: str) -> tuple[Any, ...]:
+        cur = self._con.cursor()
+        try:
+            cur.execute(sql)
+            row = cur.fetchone()
+        finally:
+            cur.close()
+        if row is None:
+            raise RuntimeError(f"query returned no row: {sql[:200]}")
+        return tuple(row)
+
+    def columns(self, schema: str, table: str) -> list[str]:
+        from orchestration.lake.spark import sql_table_columns
+
+        return [c for c, _ in sql_table_columns(self._con, f"{schema}.{table}") or []]
+
+
+@contextmanager
+def spark_connection(host: str, port: int, user: str = "sales_wh") -> Iterator[Any]:
+    """A PyHive connection to a Spark Thrift server (the ``spark`` extra with PyHive), closed at the end.
+    Its session's time zone is UTC, as dbt's."""
+    from pyhive import hive
+
+    con = hive.connect(
+        host=host, port=port, username=user, configuration={"spark.sql.session.timeZone": "UTC"}
+    )
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 @contextmanager

@@ -42,6 +42,12 @@ DEFAULT_PG_USER = "postgres"
 DEFAULT_PG_DATABASE = "sales_wh"
 #: The schema BI tools read on PostgreSQL: every published table, swapped in whole by each publish.
 DEFAULT_PG_PUBLISHED_SCHEMA = "published"
+#: Spark (the ``spark`` target): how dbt reaches Spark (``session``: an in-process Spark inside dbt, for
+#: `make test-spark`; ``thrift``: a Spark Thrift server, which a whole run needs: .ci/spark.sh) and where
+#: the Thrift server listens (the same defaults as dbt_project/profiles.yml).
+DEFAULT_SPARK_METHOD = "session"
+DEFAULT_SPARK_HOST = "localhost"
+DEFAULT_SPARK_PORT = 10009
 
 
 def _env(name: str, default: str) -> str:
@@ -161,6 +167,10 @@ class Settings:
     pg_user: str = DEFAULT_PG_USER
     pg_database: str = DEFAULT_PG_DATABASE
     pg_published_schema: str = DEFAULT_PG_PUBLISHED_SCHEMA
+    #: Spark Thrift server of the ``spark`` target (orchestration/engines.py).
+    spark_method: str = DEFAULT_SPARK_METHOD
+    spark_host: str = DEFAULT_SPARK_HOST
+    spark_port: int = DEFAULT_SPARK_PORT
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -193,4 +203,7 @@ class Settings:
                 "SALES_WH_PG_PUBLISHED_SCHEMA",
                 _env("SALES_WH_PG_PUBLISHED_SCHEMA", DEFAULT_PG_PUBLISHED_SCHEMA),
             ),
+            spark_method=_env("SALES_WH_SPARK_METHOD", DEFAULT_SPARK_METHOD),
+            spark_host=_env("SALES_WH_SPARK_HOST", DEFAULT_SPARK_HOST),
+            spark_port=int(_env("SALES_WH_SPARK_PORT", str(DEFAULT_SPARK_PORT))),
         )

@@ -91,6 +91,7 @@ def test_models_build_on_spark_with_same_kpis(tmp_path: Path) -> None:
     _spark_child(_COPY_RAW, *catalog, str(warehouse), *raw_copy_specs())
     env = {
         "SALES_WH_DBT_TARGET": "spark",
+        "SALES_WH_SPARK_METHOD": "session",  # dbt's in-process Spark, whatever the shell exported
         "SALES_WH_SPARK_WAREHOUSE_DIR": catalog[0],
         "SALES_WH_SPARK_METASTORE": catalog[1],
     }

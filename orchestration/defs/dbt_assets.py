@@ -43,10 +43,11 @@ from dagster_dbt import (
 from orchestration.contract import RAW_SCHEMA
 from orchestration.defs.resources import WarehouseResource, dbt_cli, retry_on_warehouse_lock
 from orchestration.defs.tags import NOTHING_NEW
-from orchestration.engines import DUCKDB, POSTGRES
+from orchestration.engines import DUCKDB, POSTGRES, SPARK
 from orchestration.faults import fault_point
 from orchestration.publishing.postgres import postgres_build_state
 from orchestration.publishing.publish import published_build_state, raw_state
+from orchestration.publishing.spark import SPARK_PUBLISHED_DATABASE, spark_build_state
 from orchestration.settings import PROJECT_ROOT
 
 DBT_PROFILES_DIR = PROJECT_ROOT / "dbt_project"
@@ -234,6 +235,9 @@ def dbt_env(warehouse: WarehouseResource) -> dict[str, str]:
         "SALES_WH_PG_PORT": str(warehouse.pg_port),
         "SALES_WH_PG_USER": warehouse.pg_user,
         "SALES_WH_PG_DATABASE": warehouse.pg_database,
+        "SALES_WH_SPARK_METHOD": warehouse.spark_method,
+        "SALES_WH_SPARK_HOST": warehouse.spark_host,
+        "SALES_WH_SPARK_PORT": str(warehouse.spark_port),
     }
 
 
@@ -265,6 +269,8 @@ def published_state(warehouse: WarehouseResource) -> tuple[str, str] | None:
     """The build state recorded by the last publish on the run's engine (None: none readable)."""
     if warehouse.engine == POSTGRES:
         return postgres_build_state(warehouse.conninfo(), warehouse.pg_published_schema)
+    if warehouse.engine == SPARK:
+        return spark_build_state(warehouse.spark_host, warehouse.spark_port)
     return published_build_state(Path(warehouse.published_path))
 
 
@@ -281,6 +287,8 @@ def nothing_to_build(
 def _published_label(warehouse: WarehouseResource) -> str:
     if warehouse.engine == POSTGRES:
         return f"schema {warehouse.pg_published_schema} on {warehouse.engine_location}"
+    if warehouse.engine == SPARK:
+        return f"database {SPARK_PUBLISHED_DATABASE} on {warehouse.engine_location}"
     return warehouse.published_path
 
 

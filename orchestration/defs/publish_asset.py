@@ -13,7 +13,7 @@ from orchestration.contract import OBJECTS_BY_NAME
 from orchestration.defs.dbt_assets import built_fingerprint
 from orchestration.defs.partitions import partition_range
 from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
-from orchestration.engines import DUCKDB, POSTGRES, postgres_connection
+from orchestration.engines import DUCKDB, POSTGRES, SPARK, postgres_connection
 from orchestration.publishing.postgres import postgres_tables_to_publish, publish_postgres
 from orchestration.publishing.publish import (
     CheckRecord,
@@ -23,6 +23,7 @@ from orchestration.publishing.publish import (
     raw_state,
     tables_to_publish,
 )
+from orchestration.publishing.spark import SPARK_PUBLISHED_DATABASE, publish_spark, spark_tables_to_publish
 from orchestration.tooling.dashboard import write_after_publish
 
 PUBLISHED_KEY = dg.AssetKey(["published"])
@@ -78,6 +79,28 @@ def _publish_on_postgres(
     )
 
 
+def _publish_on_spark(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, request: PublishRequest
+) -> dg.MaterializeResult:
+    """The run's tables as dbt built them on Spark, copied into a snapshot database that the published
+    views then point at (orchestration/publishing/spark.py: no multi-table transaction on Spark)."""
+    with warehouse.spark() as con:
+        request = dataclasses.replace(request, tables=spark_tables_to_publish(con))
+        counts = publish_spark(con, request, log=context.log.warning)
+    where = f"database {SPARK_PUBLISHED_DATABASE} on {warehouse.engine_location}"
+    context.log.info(f"published {len(counts)} tables to {where}")
+    return dg.MaterializeResult(
+        metadata={
+            "path": where,
+            "tables": len(counts),
+            "row_counts": dg.MetadataValue.json(counts),
+            "checks_in_run": len(request.checks),
+            "objects_not_found": dg.MetadataValue.json(list(request.objects_not_found)),
+            "dashboard": "not written (the dashboard reads a published DuckDB file)",
+        }
+    )
+
+
 def build_publish_asset(
     upstream: Sequence[dg.AssetKey], incremental_keys: Mapping[str, str] | None = None
 ) -> dg.AssetsDefinition:
@@ -88,7 +111,7 @@ def build_publish_asset(
         key=PUBLISHED_KEY,
         group_name=PUBLISH_GROUP,
         deps=list(upstream),
-        kinds={"duckdb", "postgres"},
+        kinds={"duckdb", "postgres", "spark"},
         description="Atomic read-only copy of marts, core dims and facts, run history and check results.",
     )
     def published(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -112,6 +135,8 @@ def build_publish_asset(
         )
         if warehouse.engine == POSTGRES:
             return _publish_on_postgres(context, warehouse, request)
+        if warehouse.engine == SPARK:
+            return _publish_on_spark(context, warehouse, request)
         with retry_on_warehouse_lock(context):
             counts = publish(
                 Path(warehouse.warehouse_path),

@@ -35,12 +35,13 @@ from orchestration.contract import (
 from orchestration.defs.partitions import extract_dates, tagged_extract_dates
 from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
 from orchestration.defs.tags import CORE_OBJECT_TAG
-from orchestration.engines import POSTGRES
+from orchestration.engines import POSTGRES, SPARK
 from orchestration.faults import fault_point
 from orchestration.ingestion import rejects
 from orchestration.ingestion.loader import BatchError, BatchResult, load_batches
 from orchestration.ingestion.signature import batch_signatures, settings_token, unchanged_dates
 from orchestration.lake.postgres import sync_object_to_postgres
+from orchestration.lake.spark import sync_object_to_spark
 from orchestration.quality.landing import (
     GX_ENGINE,
     ExpectationOutcome,
@@ -339,6 +340,26 @@ def _sync_postgres(
         )
 
 
+def _sync_spark(
+    context: dg.AssetExecutionContext,
+    con: duckdb.DuckDBPyConnection,
+    obj: LandingObject,
+    warehouse: WarehouseResource,
+    loaded: Sequence[date],
+) -> None:
+    """The ``spark`` engine: what the load changed in DuckDB's raw (and any date the lake missed) written
+    to the lake, and the object's external tables registered again over it through the Thrift server.
+    A failure fails the step (retried); DuckDB's audit then differs from the lake's, so the next
+    attempt or run writes those dates again."""
+    with warehouse.spark() as spark:
+        dates = sync_object_to_spark(con, spark, Path(warehouse.lake_dir), obj, loaded)
+    if dates:
+        context.log.info(
+            f"{obj.name}: {_label(dates)} ({len(dates)} extract date(s)) written to the lake and registered "
+            f"in Spark's raw at {warehouse.engine_location}"
+        )
+
+
 def build_raw_asset(
     obj: LandingObject, partitions_def: dg.PartitionsDefinition | None
 ) -> dg.AssetsDefinition:
@@ -403,6 +424,8 @@ def build_raw_asset(
                 )
                 if warehouse.engine == POSTGRES:
                     _sync_postgres(context, con, obj, warehouse, dates)
+                elif warehouse.engine == SPARK:
+                    _sync_spark(context, con, obj, warehouse, dates)
         except BatchError as exc:  # a data problem: retrying cannot help
             # Report the blocking check as failed (the UI shows it with the message naming the file),
             # then fail the step without a materialization: nothing was loaded.

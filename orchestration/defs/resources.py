@@ -25,13 +25,17 @@ from packaging import version
 
 from orchestration.engines import (
     POSTGRES,
+    SPARK,
     DuckDBReader,
     MartReader,
     PostgresReader,
+    SparkReader,
     build_stamp_suffix,
     engine_label,
     postgres_connection,
     run_engine,
+    spark_connection,
+    spark_label,
 )
 from orchestration.settings import Settings, postgres_conninfo
 from orchestration.warehouse import connect_warehouse
@@ -101,6 +105,9 @@ class WarehouseResource(dg.ConfigurableResource):
     pg_user: str
     pg_database: str
     pg_published_schema: str
+    spark_method: str
+    spark_host: str
+    spark_port: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseResource:
@@ -135,11 +142,28 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def engine_location(self) -> str:
         """Where the engine's tables are, for logs (no password)."""
+        if self.dbt_target == SPARK:
+            return spark_label(self.spark_host, self.spark_port)
         return engine_label(self.dbt_target, self.pg_host, self.pg_port, self.pg_database)
 
     @property
     def build_stamp_suffix(self) -> str:
+        if self.dbt_target == SPARK:
+            return build_stamp_suffix(SPARK, self.spark_host, self.spark_port, "")
         return build_stamp_suffix(self.dbt_target, self.pg_host, self.pg_port, self.pg_database)
+
+    @contextmanager
+    def spark(self) -> Iterator[Any]:
+        """A SQL connection (PyHive) to the Spark Thrift server of the ``spark`` engine."""
+        if self.spark_method != "thrift":
+            raise RuntimeError(
+                f"SALES_WH_SPARK_METHOD={self.spark_method!r}: a pipeline run on Spark needs a Spark Thrift "
+                "server (SALES_WH_SPARK_METHOD=thrift, SALES_WH_SPARK_HOST/PORT; "
+                "`eval $(.ci/spark.sh start)` starts a local one): dbt's in-process session cannot share "
+                "the catalog with this process"
+            )
+        with spark_connection(self.spark_host, self.spark_port) as con:
+            yield con
 
     @contextmanager
     def marts_reader(self) -> Iterator[MartReader]:
@@ -147,6 +171,9 @@ class WarehouseResource(dg.ConfigurableResource):
         if self.engine == POSTGRES:
             with postgres_connection(self.conninfo(), read_only=True) as pg:
                 yield PostgresReader(pg)
+        elif self.engine == SPARK:
+            with self.spark() as con:
+                yield SparkReader(con)
         else:
             with self.connect(read_only=True) as con:
                 yield DuckDBReader(con)

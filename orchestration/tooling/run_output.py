@@ -248,7 +248,7 @@ def _publish_steps(tracker: StageTracker) -> list[str]:
 def success_report(
     result: PipelineResult, settings: Settings, seconds: float, tracker: StageTracker, log: RunLog
 ) -> list[str]:
-    from orchestration.engines import POSTGRES, settings_conninfo
+    from orchestration.engines import POSTGRES, SPARK, settings_conninfo, spark_label
     from orchestration.tooling.dashboard import default_out
     from orchestration.tooling.report import format_summary, read_postgres_summary, read_summary
     from orchestration.tooling.run_summary import loaded_reject_lines, warning_lines
@@ -283,6 +283,18 @@ def success_report(
     if rejects:
         lines.append(f"Rejected rows (raw._rejects in {settings.warehouse_path}), most frequent:")
         lines += rejects
+    if settings.dbt_target == SPARK:
+        from orchestration.publishing.spark import SPARK_PUBLISHED_DATABASE
+
+        where = (
+            f"database {SPARK_PUBLISHED_DATABASE} on {spark_label(settings.spark_host, settings.spark_port)}"
+        )
+        return lines + [
+            "",
+            f"Published:      {where} (views over this run's snapshot database; no KPI summary on Spark yet)",
+            "Dashboard:      not written (it reads a published DuckDB file)",
+            f"Log:            {log.path}",
+        ]
     if settings.dbt_target == POSTGRES:
         where = _published_where(settings)
         summary = read_postgres_summary(settings_conninfo(settings), settings.pg_published_schema, where)

@@ -56,6 +56,23 @@ def run_check_records(instance: dg.DagsterInstance, run_id: str) -> list[CheckRe
     return out
 
 
+def _engine_result(
+    context: dg.AssetExecutionContext, where: str, counts: Mapping[str, int], request: PublishRequest
+) -> dg.MaterializeResult:
+    """The publish asset's result on an engine other than DuckDB (no published file, no dashboard)."""
+    context.log.info(f"published {len(counts)} tables to {where}")
+    return dg.MaterializeResult(
+        metadata={
+            "path": where,
+            "tables": len(counts),
+            "row_counts": dg.MetadataValue.json(dict(counts)),
+            "checks_in_run": len(request.checks),
+            "objects_not_found": dg.MetadataValue.json(list(request.objects_not_found)),
+            "dashboard": "not written (the dashboard reads a published DuckDB file)",
+        }
+    )
+
+
 def _publish_on_postgres(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, request: PublishRequest
 ) -> dg.MaterializeResult:
@@ -66,17 +83,7 @@ def _publish_on_postgres(
     request = dataclasses.replace(request, tables=tables)
     counts = publish_postgres(conninfo, warehouse.pg_published_schema, request, log=context.log.warning)
     where = f"schema {warehouse.pg_published_schema} on {warehouse.engine_location}"
-    context.log.info(f"published {len(counts)} tables to {where}")
-    return dg.MaterializeResult(
-        metadata={
-            "path": where,
-            "tables": len(counts),
-            "row_counts": dg.MetadataValue.json(counts),
-            "checks_in_run": len(request.checks),
-            "objects_not_found": dg.MetadataValue.json(list(request.objects_not_found)),
-            "dashboard": "not written (the dashboard reads a published DuckDB file)",
-        }
-    )
+    return _engine_result(context, where, counts, request)
 
 
 def _publish_on_spark(
@@ -88,17 +95,7 @@ def _publish_on_spark(
         request = dataclasses.replace(request, tables=spark_tables_to_publish(con))
         counts = publish_spark(con, request, log=context.log.warning)
     where = f"database {SPARK_PUBLISHED_DATABASE} on {warehouse.engine_location}"
-    context.log.info(f"published {len(counts)} tables to {where}")
-    return dg.MaterializeResult(
-        metadata={
-            "path": where,
-            "tables": len(counts),
-            "row_counts": dg.MetadataValue.json(counts),
-            "checks_in_run": len(request.checks),
-            "objects_not_found": dg.MetadataValue.json(list(request.objects_not_found)),
-            "dashboard": "not written (the dashboard reads a published DuckDB file)",
-        }
-    )
+    return _engine_result(context, where, counts, request)
 
 
 def build_publish_asset(

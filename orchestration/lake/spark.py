@@ -76,7 +76,7 @@ def register_spark_raw(spark: Any, lake_dir: Path, table: str, schema: str = RAW
 # pipeline's ``spark`` engine, whose process holds no SparkSession (the Thrift server owns the catalog).
 
 
-def _execute(con: Any, sql: str) -> list[tuple[Any, ...]]:
+def spark_execute(con: Any, sql: str) -> list[tuple[Any, ...]]:
     """Run ``sql``; the rows of a query (``SELECT``, ``SHOW``, ``DESCRIBE``), none for a statement (the
     Thrift server answers DDL with a result set without columns, which PyHive cannot fetch)."""
     cur = con.cursor()
@@ -92,10 +92,10 @@ def sql_table_columns(con: Any, name: str) -> list[tuple[str, str]] | None:
     """``(column, Spark type)`` of the table ``schema.table`` in Spark's order (data columns, then the
     partition columns), from ``DESCRIBE TABLE``; None when the table does not exist."""
     schema, table = name.split(".", 1)
-    if not _execute(con, f"SHOW TABLES IN {_ident(schema)} LIKE '{table}'"):
+    if not spark_execute(con, f"SHOW TABLES IN {_ident(schema)} LIKE '{table}'"):
         return None
     columns: list[tuple[str, str]] = []
-    for col, data_type, *_ in _execute(con, f"DESCRIBE TABLE {_ident(schema)}.{_ident(table)}"):
+    for col, data_type, *_ in spark_execute(con, f"DESCRIBE TABLE {_ident(schema)}.{_ident(table)}"):
         if not col or col.startswith("#"):  # "# Partition Information": partition columns again
             break
         columns.append((col, data_type.lower()))
@@ -121,14 +121,14 @@ def _sync_partitions(con: Any, lake_dir: Path, table: str, schema: str, object_n
     if layout.object_column is not None and object_name is not None:
         lake = {p for p in lake if p.startswith(f"{layout.object_column}={object_name}/")}
         show += f" PARTITION ({_ident(layout.object_column)} = '{object_name}')"
-    spark = {r[0] for r in _execute(con, show)}
+    spark = {r[0] for r in spark_execute(con, show)}
     missing, extra = sorted(lake - spark), sorted(spark - lake)
     if missing:
         specs = " ".join(_partition_spec(p) for p in missing)
-        _execute(con, f"ALTER TABLE {name} ADD IF NOT EXISTS {specs}")
+        spark_execute(con, f"ALTER TABLE {name} ADD IF NOT EXISTS {specs}")
     if extra:
         specs = ", ".join(_partition_spec(p) for p in extra)
-        _execute(con, f"ALTER TABLE {name} DROP IF EXISTS {specs}")
+        spark_execute(con, f"ALTER TABLE {name} DROP IF EXISTS {specs}")
     return bool(missing or extra)
 
 
@@ -148,7 +148,7 @@ def register_spark_raw_sql(
     object's, for ``_rejects`` and ``_load_audit``), and its cached file listings dropped (``REFRESH``)
     when partitions changed or files were ``written``."""
     name = f"{_ident(schema)}.{_ident(table)}"
-    _execute(con, f"CREATE DATABASE IF NOT EXISTS {_ident(schema)}")
+    spark_execute(con, f"CREATE DATABASE IF NOT EXISTS {_ident(schema)}")
     layout = lake_table(table)
     wanted = [(c, spark_type(t).lower()) for c, t in lake_columns(lake_dir, table)]
     wanted = [c for c in wanted if c[0] not in layout.partition_by] + [
@@ -158,16 +158,16 @@ def register_spark_raw_sql(
     if current is not None and [(c, t.replace(" ", "")) for c, t in current] != [
         (c, t.replace(" ", "")) for c, t in wanted
     ]:
-        _execute(con, f"DROP TABLE IF EXISTS {name}")
+        spark_execute(con, f"DROP TABLE IF EXISTS {name}")
         current = None
     if current is None:
-        _execute(con, spark_table_ddl(lake_dir, table, schema))
-        _execute(con, f"MSCK REPAIR TABLE {name} SYNC PARTITIONS")
+        spark_execute(con, spark_table_ddl(lake_dir, table, schema))
+        spark_execute(con, f"MSCK REPAIR TABLE {name} SYNC PARTITIONS")
         written = True
     elif _sync_partitions(con, lake_dir, table, schema, object_name):
         written = True
     if written:
-        _execute(con, f"REFRESH TABLE {name}")
+        spark_execute(con, f"REFRESH TABLE {name}")
 
 
 def _lake_audit(lake_dir: Path, object_name: str) -> dict[date, set[tuple[Any, ...]]]:

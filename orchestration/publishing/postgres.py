@@ -22,7 +22,6 @@ the new schema before the swap, so a BI role keeps its access across publishes.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -36,6 +35,7 @@ from orchestration.publishing.publish import (
     PUBLISHED_CORE_PREFIXES,
     RUN_HISTORY,
     PublishRequest,
+    history_row,
 )
 from orchestration.sql import q
 from orchestration.warehouse import CORE_SCHEMA, MARTS_SCHEMA
@@ -110,19 +110,9 @@ def _build_staging(
     for table in (RUN_HISTORY, CHECK_RESULTS):
         if table in previous:
             cur.execute(f"INSERT INTO {q(staging)}.{q(table)} SELECT * FROM {q(schema)}.{q(table)}")
-    failed = sum(not c.passed for c in request.checks)
     cur.execute(
         f"INSERT INTO {q(staging)}.{RUN_HISTORY} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        [
-            request.run_id,
-            at,
-            request.partition_range,
-            len(counts),
-            json.dumps(dict(counts), sort_keys=True),
-            len(request.checks) - failed,
-            failed,
-            json.dumps(sorted(request.objects_not_found)),
-        ],
+        history_row(request, counts, at),
     )
     if request.checks:
         cur.executemany(

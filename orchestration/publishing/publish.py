@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -265,22 +266,26 @@ def _carry_forward(con: duckdb.DuckDBPyConnection, previous: Path) -> None:
         con.execute("detach prev")
 
 
+def history_row(request: PublishRequest, counts: Mapping[str, int], at: datetime) -> list[Any]:
+    """The ``run_history`` row of a publish, in the table's column order (every engine's publish)."""
+    failed = sum(not c.passed for c in request.checks)
+    return [
+        request.run_id,
+        at,
+        request.partition_range,
+        len(counts),
+        json.dumps(dict(counts), sort_keys=True),
+        len(request.checks) - failed,
+        failed,
+        json.dumps(sorted(request.objects_not_found)),
+    ]
+
+
 def _write_history(
     con: duckdb.DuckDBPyConnection, request: PublishRequest, counts: Mapping[str, int], at: datetime
 ) -> None:
-    failed = sum(not c.passed for c in request.checks)
     con.execute(
-        f"insert into main.{RUN_HISTORY} values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            request.run_id,
-            at,
-            request.partition_range,
-            len(counts),
-            json.dumps(dict(counts), sort_keys=True),
-            len(request.checks) - failed,
-            failed,
-            json.dumps(sorted(request.objects_not_found)),
-        ],
+        f"insert into main.{RUN_HISTORY} values (?, ?, ?, ?, ?, ?, ?, ?)", history_row(request, counts, at)
     )
     if request.build_state is not None:
         con.execute(

@@ -22,19 +22,20 @@ the new snapshot, and the next successful publish re-points them all.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestration.lake.spark import spark_execute as _execute
 from orchestration.publishing.publish import (
     BUILD_STATE,
     CHECK_RESULTS,
     PUBLISHED_CORE_PREFIXES,
     RUN_HISTORY,
     PublishRequest,
+    history_row,
 )
 from orchestration.warehouse import CORE_SCHEMA, MARTS_SCHEMA
 
@@ -70,18 +71,6 @@ def _lit(value: Any) -> str:
         return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
     text = str(value).replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
     return f"'{text}'"
-
-
-def _execute(con: Any, sql: str) -> list[tuple[Any, ...]]:
-    """Run ``sql``; the rows of a query (``SELECT``, ``SHOW``, ``DESCRIBE``), none for a statement (the
-    Thrift server answers DDL with a result set without columns, which PyHive cannot fetch)."""
-    cur = con.cursor()
-    try:
-        cur.execute(sql)
-        query = sql.lstrip().split(None, 1)[0].upper() in ("SELECT", "SHOW", "DESCRIBE", "WITH")
-        return list(cur.fetchall()) if query else []
-    finally:
-        cur.close()
 
 
 def _tables(con: Any, database: str) -> list[str]:
@@ -134,19 +123,7 @@ def _build_snapshot(con: Any, snapshot: str, request: PublishRequest, at: dateti
     for table, ddl in _HISTORY_DDL.items():
         _execute(con, f"CREATE TABLE {_ident(snapshot)}.{table} ({ddl}) USING parquet")
     rows: dict[str, list[list[Any]]] = {t: [] for t in _HISTORY_DDL}
-    failed = sum(not c.passed for c in request.checks)
-    rows[RUN_HISTORY].append(
-        [
-            request.run_id,
-            at,
-            request.partition_range,
-            len(counts),
-            json.dumps(dict(counts), sort_keys=True),
-            len(request.checks) - failed,
-            failed,
-            json.dumps(sorted(request.objects_not_found)),
-        ]
-    )
+    rows[RUN_HISTORY].append(history_row(request, counts, at))
     rows[CHECK_RESULTS] = [
         [request.run_id, c.asset_key, c.check_name, c.passed, c.severity, c.description, c.evaluated_at]
         for c in request.checks

@@ -60,6 +60,20 @@ def spark_label(host: str, port: int) -> str:
     return f"spark://{host}:{port}"
 
 
+def published_where(settings: Settings) -> str:
+    """Where a run publishes, for people: the DuckDB file, the PostgreSQL schema or the Spark database."""
+    if settings.dbt_target == POSTGRES:
+        location = engine_label(POSTGRES, settings.pg_host, settings.pg_port, settings.pg_database)
+        return f"schema {settings.pg_published_schema} on {location}"
+    if settings.dbt_target == SPARK:
+        from orchestration.publishing.spark import SPARK_PUBLISHED_DATABASE
+
+        return (
+            f"database {SPARK_PUBLISHED_DATABASE} on {spark_label(settings.spark_host, settings.spark_port)}"
+        )
+    return str(settings.published_path)
+
+
 def build_stamp_suffix(target: str, host: str, port: int, database: str) -> str:
     """What tells one built warehouse from another for the dbt project's fingerprint stamp: nothing for
     DuckDB (the stamp sits next to its file), the server and database for PostgreSQL, the Thrift server

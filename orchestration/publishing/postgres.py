@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -230,19 +230,3 @@ def postgres_build_state(conninfo: str, schema: str) -> tuple[str, str] | None:
     finally:
         pg.close()
     return (row[0], row[1]) if row else None
-
-
-def published_row_counts(conninfo: str, schema: str) -> Mapping[str, int]:
-    """``table`` -> rows of every table of the published schema (for tests and the run output)."""
-    import psycopg2
-
-    pg = psycopg2.connect(conninfo)
-    try:
-        with pg.cursor() as cur:
-            out = {}
-            for table in _tables(cur, schema):
-                cur.execute(f"SELECT count(*) FROM {q(schema)}.{q(table)}")
-                out[table] = cur.fetchone()[0]
-            return out
-    finally:
-        pg.close()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -207,11 +207,3 @@ def spark_build_state(host: str, port: int) -> tuple[str, str] | None:
     except Exception:  # noqa: BLE001 - unreadable: build
         return None
     return (rows[0][0], rows[0][1]) if rows else None
-
-
-def published_row_counts(con: Any) -> Mapping[str, int]:
-    """``table`` -> rows of every view of the published database (for tests and the run output)."""
-    return {
-        t: int(_execute(con, f"SELECT count(*) FROM {SPARK_PUBLISHED_DATABASE}.{_ident(t)}")[0][0])
-        for t in _tables(con, SPARK_PUBLISHED_DATABASE)
-    }

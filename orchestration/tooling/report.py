@@ -159,14 +159,16 @@ def format_summary(s: KpiSummary, *, with_path: bool = True) -> str:
 
 def print_report(published_path: Path | None = None) -> str:
     """The KPI summary of ``published_path``; by default of the published file, or of the published
-    schema when the engine is PostgreSQL."""
-    settings = Settings.from_env()
-    if published_path is None and settings.dbt_target == "postgres":
-        from orchestration.engines import engine_label, settings_conninfo
+    schema when the engine is PostgreSQL (Spark has no summary yet: it says so)."""
+    from orchestration.engines import POSTGRES, SPARK, published_where, settings_conninfo
 
-        where = f"schema {settings.pg_published_schema} on " + engine_label(
-            "postgres", settings.pg_host, settings.pg_port, settings.pg_database
-        )
+    settings = Settings.from_env()
+    if published_path is None and settings.dbt_target == SPARK:
+        text = f"No KPI summary on Spark yet; the published views are in {published_where(settings)}"
+        print(text)
+        return text
+    if published_path is None and settings.dbt_target == POSTGRES:
+        where = published_where(settings)
         summary = read_postgres_summary(settings_conninfo(settings), settings.pg_published_schema, where)
     else:
         summary = read_summary(published_path or settings.published_path)

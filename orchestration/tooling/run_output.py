@@ -248,7 +248,7 @@ def _publish_steps(tracker: StageTracker) -> list[str]:
 def success_report(
     result: PipelineResult, settings: Settings, seconds: float, tracker: StageTracker, log: RunLog
 ) -> list[str]:
-    from orchestration.engines import POSTGRES, SPARK, settings_conninfo, spark_label
+    from orchestration.engines import POSTGRES, SPARK, published_where, settings_conninfo
     from orchestration.tooling.dashboard import default_out
     from orchestration.tooling.report import format_summary, read_postgres_summary, read_summary
     from orchestration.tooling.run_summary import loaded_reject_lines, warning_lines
@@ -283,12 +283,8 @@ def success_report(
     if rejects:
         lines.append(f"Rejected rows (raw._rejects in {settings.warehouse_path}), most frequent:")
         lines += rejects
+    where = published_where(settings)
     if settings.dbt_target == SPARK:
-        from orchestration.publishing.spark import SPARK_PUBLISHED_DATABASE
-
-        where = (
-            f"database {SPARK_PUBLISHED_DATABASE} on {spark_label(settings.spark_host, settings.spark_port)}"
-        )
         return lines + [
             "",
             f"Published:      {where} (views over this run's snapshot database; no KPI summary on Spark yet)",
@@ -296,7 +292,6 @@ def success_report(
             f"Log:            {log.path}",
         ]
     if settings.dbt_target == POSTGRES:
-        where = _published_where(settings)
         summary = read_postgres_summary(settings_conninfo(settings), settings.pg_published_schema, where)
         lines += ["", format_summary(summary, with_path=False), ""]
         at = f" (at {summary.last_published_at} UTC)" if summary.last_published_at else ""
@@ -317,22 +312,10 @@ def success_report(
     return lines
 
 
-def _published_where(settings: Settings) -> str:
-    """The published file, or the published schema on PostgreSQL."""
-    if settings.dbt_target == "postgres":
-        return f"schema {settings.pg_published_schema} on {_pg_location(settings)}"
-    return str(settings.published_path)
-
-
-def _pg_location(settings: Settings) -> str:
-    from orchestration.engines import POSTGRES, engine_label
-
-    return engine_label(POSTGRES, settings.pg_host, settings.pg_port, settings.pg_database)
-
-
 def failure_report(
     result: PipelineResult, settings: Settings, seconds: float, tracker: StageTracker
 ) -> list[str]:
+    from orchestration.engines import published_where
     from orchestration.tooling.run_summary import failure_lines
 
     failed = [s.name for s in tracker.stages.values() if s.status == "FAILED"]
@@ -341,6 +324,6 @@ def failure_report(
         _run_line(result, seconds),
         f"failed in: {', '.join(failed) or 'the run'}"
         + (f" (steps {', '.join(result.failed_steps)})" if result.failed_steps else "")
-        + f"; nothing was published (the previous {_published_where(settings)} is unchanged).",
+        + f"; nothing was published (the previous {published_where(settings)} is unchanged).",
     ]
     return lines + capped(failure_lines(result.result, settings.warehouse_path), MAX_FAILURE_LINES, "the log")

@@ -264,3 +264,24 @@ def assert_same_marts(warehouse: Path, query_other: QueryOther, engine: str = "t
     answers = query_other([mart.query for mart in marts])
     for mart, (columns, rows) in zip(marts, answers, strict=True):
         compare_mart(mart, columns, rows, engine)
+
+
+def assert_same_summary(on_duck: Any, on_other: Any) -> None:
+    """The KPI summary (orchestration.tooling.report.KpiSummary) read on another engine equals DuckDB's:
+    every figure, the stage names and periods, the objects not found (not where or when it published)."""
+    import dataclasses
+
+    import pytest
+
+    for field in dataclasses.fields(on_duck):
+        if field.name in {"published_path", "last_published_at"}:
+            continue
+        d, o = getattr(on_duck, field.name), getattr(on_other, field.name)
+        if isinstance(d, float):
+            assert o == pytest.approx(d, rel=1e-9), field.name
+        elif isinstance(d, tuple):
+            assert o is not None and o[0] == d[0] and o[1] == pytest.approx(d[1], rel=1e-9), field.name
+        else:
+            assert o == d, field.name
+    assert on_duck.win_rate is not None and 0 < on_duck.win_rate < 1
+    assert on_duck.bookings_total is not None and on_duck.bookings_total > 0

@@ -31,7 +31,7 @@ import pytest
 from orchestration.settings import PROJECT_ROOT
 from orchestration.tooling.pipeline import PipelineResult, run_pipeline
 from tests.conftest import DemoLanding, PipelineEnv
-from tests.portability import assert_same_marts
+from tests.portability import assert_same_marts, assert_same_summary
 
 pytestmark = [
     pytest.mark.e2e,
@@ -186,6 +186,15 @@ def test_published_tables_equal_the_duckdb_run(engines: dict[str, Any]) -> None:
     spark_counts = {t: _query(params, f"select count(*) from {DATABASE}.{t}")[0][0] for t in spark_tables}
     assert spark_counts == duck_counts
     assert duck_counts["fct_activities"] > 0 and duck_counts["kpi_bookings"] > 0
+
+
+def test_the_kpi_summary_reads_the_same_on_both_engines(engines: dict[str, Any]) -> None:
+    """`sales-wh run` and `sales-wh report` print this summary, read from the published views."""
+    from orchestration.tooling.report import read_spark_summary, read_summary
+
+    params = engines["params"]
+    on_spark = read_spark_summary(params["host"], params["port"], DATABASE, "spark")
+    assert_same_summary(read_summary(engines["duckdb"] / "published.duckdb"), on_spark)
 
 
 def test_the_same_day_again_changes_nothing(engines: dict[str, Any]) -> None:

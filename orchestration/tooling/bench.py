@@ -18,8 +18,11 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -127,8 +130,10 @@ def bench(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) ->
     )
 
 
-#: Engines ``--part engines`` compares (each must be reachable: PostgreSQL from ``SALES_WH_PG_*``).
+#: Engines ``--part engines`` compares by default (PostgreSQL must be reachable from ``SALES_WH_PG_*``);
+#: ``--engines duckdb,postgres,spark`` adds Spark (a Thrift server this benchmark starts and stops).
 BENCH_ENGINES = ("duckdb", "postgres")
+SPARK_SH = Path(__file__).resolve().parents[2] / ".ci" / "spark.sh"
 
 
 def _fresh_postgres_database(name: str) -> str:
@@ -147,6 +152,33 @@ def _fresh_postgres_database(name: str) -> str:
     finally:
         admin.close()
     return name
+
+
+@contextmanager
+def _spark_server(base: Path) -> Iterator[dict[str, str]]:
+    """A Spark Thrift server (.ci/spark.sh) with its own empty catalog under ``base``, for one engine's
+    runs; yields the ``SALES_WH_SPARK_*`` settings that reach it, and stops it afterwards."""
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "SALES_WH_SPARK_METASTORE": str(base / "spark-metastore"),
+        "SALES_WH_SPARK_WAREHOUSE_DIR": str(base / "spark-warehouse"),
+        "SALES_WH_SPARK_PORT": os.environ.get("SALES_WH_SPARK_BENCH_PORT", "10029"),
+    }
+    started = subprocess.run(
+        ["bash", str(SPARK_SH), "start"], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if started.returncode != 0:
+        raise RuntimeError(f"the Spark Thrift server did not start: {started.stderr[-2000:]}")
+    try:
+        exports = dict(kv.split("=", 1) for kv in started.stdout.split()[1:] if "=" in kv)
+        yield {
+            **exports,
+            "SALES_WH_SPARK_METASTORE": env["SALES_WH_SPARK_METASTORE"],
+            "SALES_WH_SPARK_WAREHOUSE_DIR": env["SALES_WH_SPARK_WAREHOUSE_DIR"],
+        }
+    finally:
+        subprocess.run(["bash", str(SPARK_SH), "stop"], env=env, check=False, timeout=120)
 
 
 def bench_engines(
@@ -179,17 +211,22 @@ def bench_engines(
         env.pop("DAGSTER_HOME", None)
         if engine == "postgres":
             env["SALES_WH_PG_DATABASE"] = _fresh_postgres_database(f"sales_wh_bench_{scale.lower()}")
-        runs[engine] = {}
-        for name, first, end in (
-            ("full", START, last - timedelta(days=1)),
-            ("daily", last, last),
-            ("noop", last, last),
-        ):
-            print(f"[bench {scale} {engine}] {name} run {first}..{end}", file=sys.stderr)
-            runs[engine][name] = measure(
-                ["pipeline", "--start", first.isoformat(), "--end", end.isoformat()],
-                {**env, "SALES_WH_BENCH_STATS": str(base / f"{name}_stats.json")},
-            )
+        server: AbstractContextManager[dict[str, str]] = nullcontext({})
+        if engine == "spark":
+            server = _spark_server(base)
+        with server as spark_env:
+            env.update(spark_env)
+            runs[engine] = {}
+            for name, first, end in (
+                ("full", START, last - timedelta(days=1)),
+                ("daily", last, last),
+                ("noop", last, last),
+            ):
+                print(f"[bench {scale} {engine}] {name} run {first}..{end}", file=sys.stderr)
+                runs[engine][name] = measure(
+                    ["pipeline", "--start", first.isoformat(), "--end", end.isoformat()],
+                    {**env, "SALES_WH_BENCH_STATS": str(base / f"{name}_stats.json")},
+                )
     return _result(scale, days, memory_limit, engines=runs, load_average=(load_before, os.getloadavg()))
 
 
@@ -364,7 +401,8 @@ def main(argv: list[str] | None = None) -> None:
         default="all",
         help="pipeline: floor, full run, plain dbt, one-day (daily) and no-op runs; "
         "dialects: the loader on each export dialect vs the floor; "
-        "engines: full, one-day and no-op runs on each engine (needs PostgreSQL: SALES_WH_PG_*)",
+        "engines: full, one-day and no-op runs on each engine (needs PostgreSQL: SALES_WH_PG_*; "
+        "spark: Java 17 and the spark extra, a Thrift server is started)",
     )
     parser.add_argument(
         "--engines",
@@ -402,7 +440,15 @@ def main(argv: list[str] | None = None) -> None:
             section = render_engines(
                 bench_engines(args.scale, args.days, args.seed, workdir, args.memory_limit, engines)
             )
-            write_doc(section, f"engines-{args.scale}")
+            # One section per scale for the runs with PostgreSQL; a run without it (e.g. duckdb,spark)
+            # gets its own section instead of replacing that one.
+            others = [e for e in engines if e not in ("duckdb", "postgres")]
+            key = (
+                f"engines-{args.scale}"
+                if "postgres" in engines
+                else "-".join(["engines", args.scale, *others])
+            )
+            write_doc(section, key)
             print(section)
         if args.part in ("all", "dialects"):
             section = render_dialects(

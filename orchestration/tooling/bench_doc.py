@@ -162,7 +162,8 @@ def render_engines(result: dict[str, Any]) -> str:
         "each engine from an empty warehouse (and database), one after the other on the same landing: "
         f"the full run ({result['days'] - 1} days as one run), the one-day run (the last day), the no-op "
         "run (that day again). Peak RSS is the pipeline's process tree (dbt included); the PostgreSQL "
-        "server's own memory is not in it.",
+        "server's and the Spark Thrift server's own memory is not in it (Spark: a local Thrift server, "
+        "`.ci/spark.sh`, with its default driver memory, started empty for these runs).",
         "",
         "| engine | full run | one-day run | no-op run | peak RSS | full vs DuckDB | one-day vs DuckDB |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -68,16 +68,64 @@ def read_postgres_summary(conninfo: str, schema: str, label: str) -> KpiSummary:
         return summarize(one, label, marts=schema, main=schema)
 
 
-def summarize(one: Callable[[str], tuple | None], where: Path | str, *, marts: str, main: str) -> KpiSummary:
+def read_spark_summary(host: str, port: int, database: str, label: str) -> KpiSummary:
+    """The same summary from the published views on a Spark Thrift server (every view in ``database``)."""
+    from pyhive.exc import OperationalError
+
+    from orchestration.engines import spark_connection
+
+    with spark_connection(host, port) as con:
+
+        def one(sql: str) -> tuple | None:
+            cur = con.cursor()
+            try:
+                cur.execute(sql)
+                row = cur.fetchone()
+                return None if row is None else tuple(row)
+            except OperationalError as e:
+                if "TABLE_OR_VIEW_NOT_FOUND" in str(e):
+                    return None
+                raise
+            finally:
+                cur.close()
+
+        return summarize(one, label, marts=database, main=database, text="string")
+
+
+def published_summary(settings: Settings) -> KpiSummary:
+    """The summary of what the engine in use published: the DuckDB file, the PostgreSQL schema or the
+    Spark database's views."""
+    from orchestration.engines import POSTGRES, SPARK, published_where, settings_conninfo
+
+    if settings.dbt_target == POSTGRES:
+        where = published_where(settings)
+        return read_postgres_summary(settings_conninfo(settings), settings.pg_published_schema, where)
+    if settings.dbt_target == SPARK:
+        from orchestration.publishing.spark import SPARK_PUBLISHED_DATABASE
+
+        where = published_where(settings)
+        return read_spark_summary(settings.spark_host, settings.spark_port, SPARK_PUBLISHED_DATABASE, where)
+    return read_summary(settings.published_path)
+
+
+def summarize(
+    one: Callable[[str], tuple | None],
+    where: Path | str,
+    *,
+    marts: str,
+    main: str,
+    text: str = "varchar",
+) -> KpiSummary:
     """The KPI summary from the published marts (in schema ``marts``) and run history (``main``); the
-    SQL is the same on DuckDB and PostgreSQL (ratios of sums, divided as decimals on both)."""
+    SQL is the same on DuckDB, PostgreSQL and Spark (ratios of sums, divided as decimals on all three)
+    but for the name of the text type (``text``: ``varchar``, Spark's ``string``)."""
     latest_q = one(
-        f"select close_quarter::varchar, sum(bookings_amount_corporate) from {marts}.kpi_bookings "
+        f"select cast(close_quarter as {text}), sum(bookings_amount_corporate) from {marts}.kpi_bookings "
         "group by 1 order by 1 desc limit 1",
     )
     # The latest quota period that has started by the last close month in the data (to date).
     at_quota = one(
-        f"select period_start::varchar, sum(is_at_quota_count) * 1.0 / sum(has_quota_count) "
+        f"select cast(period_start as {text}), sum(is_at_quota_count) * 1.0 / sum(has_quota_count) "
         f"from {marts}.kpi_quota_attainment "
         f"where period_start <= (select max(close_month) from {marts}.kpi_bookings) "
         "group by 1 having sum(has_quota_count) > 0 order by 1 desc limit 1",
@@ -93,7 +141,7 @@ def summarize(one: Callable[[str], tuple | None], where: Path | str, *, marts: s
         "order by days desc, stage_name limit 1",
     )
     history = one(
-        f"select published_at::varchar, objects_not_found from {main}.run_history "
+        f"select cast(published_at as {text}), objects_not_found from {main}.run_history "
         "order by published_at desc limit 1",
     )
     return KpiSummary(
@@ -153,25 +201,15 @@ def format_summary(s: KpiSummary, *, with_path: bool = True) -> str:
     if s.objects_not_found and s.objects_not_found != "[]":
         lines.append(f"  objects not found             {s.objects_not_found}")
     if with_path:
-        lines.append(f"  published file                {s.published_path} (at {s.last_published_at} UTC)")
+        label = "published file" if isinstance(s.published_path, Path) else "published"
+        lines.append(f"  {label:<30}{s.published_path} (at {s.last_published_at} UTC)")
     return "\n".join(lines)
 
 
 def print_report(published_path: Path | None = None) -> str:
-    """The KPI summary of ``published_path``; by default of the published file, or of the published
-    schema when the engine is PostgreSQL (Spark has no summary yet: it says so)."""
-    from orchestration.engines import POSTGRES, SPARK, published_where, settings_conninfo
-
-    settings = Settings.from_env()
-    if published_path is None and settings.dbt_target == SPARK:
-        text = f"No KPI summary on Spark yet; the published views are in {published_where(settings)}"
-        print(text)
-        return text
-    if published_path is None and settings.dbt_target == POSTGRES:
-        where = published_where(settings)
-        summary = read_postgres_summary(settings_conninfo(settings), settings.pg_published_schema, where)
-    else:
-        summary = read_summary(published_path or settings.published_path)
+    """The KPI summary of ``published_path``; by default of what the engine in use published (the
+    published file, the PostgreSQL schema or the Spark database)."""
+    summary = read_summary(published_path) if published_path else published_summary(Settings.from_env())
     text = format_summary(summary)
     print(text)
     return text

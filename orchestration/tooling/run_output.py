@@ -248,9 +248,9 @@ def _publish_steps(tracker: StageTracker) -> list[str]:
 def success_report(
     result: PipelineResult, settings: Settings, seconds: float, tracker: StageTracker, log: RunLog
 ) -> list[str]:
-    from orchestration.engines import POSTGRES, SPARK, published_where, settings_conninfo
+    from orchestration.engines import POSTGRES, SPARK, published_where
     from orchestration.tooling.dashboard import default_out
-    from orchestration.tooling.report import format_summary, read_postgres_summary, read_summary
+    from orchestration.tooling.report import format_summary, published_summary
     from orchestration.tooling.run_summary import loaded_reject_lines, warning_lines
 
     lines = ["", _run_line(result, seconds)]
@@ -283,26 +283,16 @@ def success_report(
     if rejects:
         lines.append(f"Rejected rows (raw._rejects in {settings.warehouse_path}), most frequent:")
         lines += rejects
-    where = published_where(settings)
-    if settings.dbt_target == SPARK:
-        return lines + [
-            "",
-            f"Published:      {where} (views over this run's snapshot database; no KPI summary on Spark yet)",
-            "Dashboard:      not written (it reads a published DuckDB file)",
-            f"Log:            {log.path}",
-        ]
-    if settings.dbt_target == POSTGRES:
-        summary = read_postgres_summary(settings_conninfo(settings), settings.pg_published_schema, where)
-        lines += ["", format_summary(summary, with_path=False), ""]
-        at = f" (at {summary.last_published_at} UTC)" if summary.last_published_at else ""
-        return lines + [
-            f"Published:      {where}{at}",
-            "Dashboard:      not written (it reads a published DuckDB file)",
-            f"Log:            {log.path}",
-        ]
-    summary = read_summary(settings.published_path)
+    summary = published_summary(settings)
     lines += ["", format_summary(summary, with_path=False), ""]
     at = f" (at {summary.last_published_at} UTC)" if summary.last_published_at else ""
+    if settings.dbt_target in (POSTGRES, SPARK):
+        views = " (views over this run's snapshot database)" if settings.dbt_target == SPARK else ""
+        return lines + [
+            f"Published:      {published_where(settings)}{at}{views}",
+            "Dashboard:      not written (it reads a published DuckDB file)",
+            f"Log:            {log.path}",
+        ]
     dashboard = default_out()
     lines += [
         f"Published file: {settings.published_path}{at}",

@@ -92,10 +92,12 @@ docs: install
 	echo "dbt docs site: $$target/static_index.html (open it in a browser), or serve $$target/index.html:"; \
 	echo "  $(BIN)/dbt docs serve --profiles-dir dbt_project --port 8080   # http://localhost:8080"
 
-## Benchmarks at SCALE=S|M|L, written to docs/BENCHMARKS.md; PART=pipeline|dialects|engines (engines: DuckDB and PostgreSQL runs side by side, needs a server: SALES_WH_PG_*).
+## Benchmarks at SCALE=S|M|L, written to docs/BENCHMARKS.md; PART=pipeline|dialects|engines (engines: the same runs
+## on each of ENGINES side by side; postgres needs a server, SALES_WH_PG_*; spark needs the spark extra and Java 17).
 PART ?= all
+ENGINES ?= duckdb,postgres
 bench: install
-	$(BIN)/python -m orchestration.tooling.bench --scale $(SCALE) --part $(PART)
+	$(BIN)/python -m orchestration.tooling.bench --scale $(SCALE) --part $(PART) --engines $(ENGINES)
 
 clean:
 	rm -rf data target logs .pytest_cache .ruff_cache

@@ -22,6 +22,7 @@ from orchestration.contract import OBJECTS
 from orchestration.ingestion.loader import ensure_raw_schema, list_extract_dates, load_batches
 from orchestration.settings import PROJECT_ROOT
 from orchestration.tooling.demo_data import generate
+from orchestration.tooling.report import KpiSummary
 from orchestration.warehouse import connect_warehouse
 
 
@@ -266,7 +267,7 @@ def assert_same_marts(warehouse: Path, query_other: QueryOther, engine: str = "t
         compare_mart(mart, columns, rows, engine)
 
 
-def assert_same_summary(on_duck: Any, on_other: Any) -> None:
+def assert_same_summary(on_duck: KpiSummary, on_other: KpiSummary) -> None:
     """The KPI summary (orchestration.tooling.report.KpiSummary) read on another engine equals DuckDB's:
     every figure, the stage names and periods, the objects not found (not where or when it published)."""
     import dataclasses

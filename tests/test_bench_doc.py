@@ -120,3 +120,30 @@ def test_render_engines_compares_each_engine_with_duckdb() -> None:
     assert "| duckdb | 80.0 s | 40.0 s | 10.0 s | 900 MiB | 1.00× | 1.00× |" in text
     assert "- postgres full: dbt_models 60.0, raw__task 1.0" in text
     assert "before the first run" in text and "364 days as one run" in text
+    assert "`make bench SCALE=S PART=engines`:" in text and "Spark" not in text
+
+
+def test_render_engines_names_the_engines_run_and_the_spark_server() -> None:
+    from orchestration.tooling.bench_doc import render_engines
+
+    def runs(full: float, daily: float) -> dict[str, Measurement]:
+        return {
+            "full": Measurement(full, 100 * MIB, {}),
+            "daily": Measurement(daily, 100 * MIB, {}),
+            "noop": Measurement(20.0, 100 * MIB, {}),
+        }
+
+    text = render_engines(
+        {
+            "date": "2026-12-01 10:00 UTC",
+            "machine": "2 cores",
+            "scale": "M",
+            "days": 365,
+            "engine_list": "duckdb,spark",
+            "engines": {"duckdb": runs(200.0, 80.0), "spark": runs(1470.0, 1300.0)},
+        }
+    )
+    # 1470 / 200 = 7.35, 1300 / 80 = 16.25 (shown with two decimals: 16.25)
+    assert "| spark | 1,470.0 s | 1,300.0 s | 20.0 s | 100 MiB | 7.35× | 16.25× |" in text
+    assert "`make bench SCALE=M PART=engines ENGINES=duckdb,spark`:" in text
+    assert "the Spark Thrift server's own memory is not in it" in text and "PostgreSQL" not in text

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -28,8 +26,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from orchestration.settings import PROJECT_ROOT
 from orchestration.tooling.pipeline import PipelineResult, run_pipeline
+from orchestration.tooling.spark_server import local_spark_server
 from tests.conftest import DemoLanding, PipelineEnv
 from tests.portability import assert_same_marts, assert_same_summary
 
@@ -44,17 +42,6 @@ DAY_30 = START + timedelta(days=29)
 DAY_31 = START + timedelta(days=30)
 DATABASE = "published"
 HISTORY_TABLES = {"run_history", "check_results", "build_state"}
-SPARK_SH = PROJECT_ROOT / ".ci" / "spark.sh"
-
-
-def _server_env(base: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHON": sys.executable,
-        "SALES_WH_SPARK_METASTORE": str(base / "spark-metastore"),
-        "SALES_WH_SPARK_WAREHOUSE_DIR": str(base / "spark-warehouse"),
-        "SALES_WH_SPARK_PORT": os.environ.get("SALES_WH_SPARK_TEST_PORT", "10019"),
-    }
 
 
 def _query(params: dict[str, Any], sql: str) -> list[tuple[Any, ...]]:
@@ -103,26 +90,18 @@ def engines(
     with pipeline_env(duck, partition_start=START):
         for first, last in ((START, DAY_30), (DAY_31, DAY_31)):
             assert run_pipeline(first, last).success
-    env = _server_env(spark)
-    started = subprocess.run(
-        ["bash", str(SPARK_SH), "start"], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert started.returncode == 0, started.stderr[-3000:]
-    exports = dict(kv.split("=", 1) for kv in started.stdout.split()[1:] if "=" in kv)
-    try:
-        with pipeline_env(spark, partition_start=START):
-            mp = pytest.MonkeyPatch()
-            try:
-                mp.setenv("SALES_WH_DBT_TARGET", "spark")
-                for name, value in exports.items():
-                    mp.setenv(name, value)
-                mp.setenv("SALES_WH_LAKE_DIR", str(spark / "lake"))
-                params = {"host": exports["SALES_WH_SPARK_HOST"], "port": int(exports["SALES_WH_SPARK_PORT"])}
-                yield {"duckdb": duck, "spark": spark, "params": params, "runs": {}, "seconds": {}}
-            finally:
-                mp.undo()
-    finally:
-        subprocess.run(["bash", str(SPARK_SH), "stop"], env=env, capture_output=True, timeout=120)
+    port = int(os.environ.get("SALES_WH_SPARK_TEST_PORT", "10019"))
+    with local_spark_server(spark, port) as exports, pipeline_env(spark, partition_start=START):
+        mp = pytest.MonkeyPatch()
+        try:
+            mp.setenv("SALES_WH_DBT_TARGET", "spark")
+            for name, value in exports.items():
+                mp.setenv(name, value)
+            mp.setenv("SALES_WH_LAKE_DIR", str(spark / "lake"))
+            params = {"host": exports["SALES_WH_SPARK_HOST"], "port": int(exports["SALES_WH_SPARK_PORT"])}
+            yield {"duckdb": duck, "spark": spark, "params": params, "runs": {}, "seconds": {}}
+        finally:
+            mp.undo()
 
 
 def test_thirty_days_publish_on_spark(engines: dict[str, Any]) -> None:

@@ -18,11 +18,9 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,6 +48,7 @@ from orchestration.tooling.bench_steps import (
 )
 from orchestration.tooling.cli import DEMO_DAYS, DEMO_SCALE, DEMO_SEED
 from orchestration.tooling.demo_data.dialects import DIALECTS
+from orchestration.tooling.spark_server import local_spark_server
 
 __all__ = [
     "BENCH_DOC",
@@ -133,7 +132,8 @@ def bench(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) ->
 #: Engines ``--part engines`` compares by default (PostgreSQL must be reachable from ``SALES_WH_PG_*``);
 #: ``--engines duckdb,postgres,spark`` adds Spark (a Thrift server this benchmark starts and stops).
 BENCH_ENGINES = ("duckdb", "postgres")
-SPARK_SH = Path(__file__).resolve().parents[2] / ".ci" / "spark.sh"
+#: Port of the Spark Thrift server the engines benchmark starts (``SALES_WH_SPARK_BENCH_PORT``).
+DEFAULT_SPARK_BENCH_PORT = 10029
 
 
 def _fresh_postgres_database(name: str) -> str:
@@ -152,33 +152,6 @@ def _fresh_postgres_database(name: str) -> str:
     finally:
         admin.close()
     return name
-
-
-@contextmanager
-def _spark_server(base: Path) -> Iterator[dict[str, str]]:
-    """A Spark Thrift server (.ci/spark.sh) with its own empty catalog under ``base``, for one engine's
-    runs; yields the ``SALES_WH_SPARK_*`` settings that reach it, and stops it afterwards."""
-    env = {
-        **os.environ,
-        "PYTHON": sys.executable,
-        "SALES_WH_SPARK_METASTORE": str(base / "spark-metastore"),
-        "SALES_WH_SPARK_WAREHOUSE_DIR": str(base / "spark-warehouse"),
-        "SALES_WH_SPARK_PORT": os.environ.get("SALES_WH_SPARK_BENCH_PORT", "10029"),
-    }
-    started = subprocess.run(
-        ["bash", str(SPARK_SH), "start"], env=env, capture_output=True, text=True, timeout=300, check=False
-    )
-    if started.returncode != 0:
-        raise RuntimeError(f"the Spark Thrift server did not start: {started.stderr[-2000:]}")
-    try:
-        exports = dict(kv.split("=", 1) for kv in started.stdout.split()[1:] if "=" in kv)
-        yield {
-            **exports,
-            "SALES_WH_SPARK_METASTORE": env["SALES_WH_SPARK_METASTORE"],
-            "SALES_WH_SPARK_WAREHOUSE_DIR": env["SALES_WH_SPARK_WAREHOUSE_DIR"],
-        }
-    finally:
-        subprocess.run(["bash", str(SPARK_SH), "stop"], env=env, check=False, timeout=120)
 
 
 def bench_engines(
@@ -213,7 +186,9 @@ def bench_engines(
             env["SALES_WH_PG_DATABASE"] = _fresh_postgres_database(f"sales_wh_bench_{scale.lower()}")
         server: AbstractContextManager[dict[str, str]] = nullcontext({})
         if engine == "spark":
-            server = _spark_server(base)
+            server = local_spark_server(
+                base, int(os.environ.get("SALES_WH_SPARK_BENCH_PORT", DEFAULT_SPARK_BENCH_PORT))
+            )
         with server as spark_env:
             env.update(spark_env)
             runs[engine] = {}
@@ -227,7 +202,14 @@ def bench_engines(
                     ["pipeline", "--start", first.isoformat(), "--end", end.isoformat()],
                     {**env, "SALES_WH_BENCH_STATS": str(base / f"{name}_stats.json")},
                 )
-    return _result(scale, days, memory_limit, engines=runs, load_average=(load_before, os.getloadavg()))
+    return _result(
+        scale,
+        days,
+        memory_limit,
+        engines=runs,
+        engine_list=",".join(engines),
+        load_average=(load_before, os.getloadavg()),
+    )
 
 
 def _landing(scale: str, days: int, seed: int, root: Path) -> tuple[Path, dict[str, int], float]:

@@ -154,16 +154,25 @@ def render_engines(result: dict[str, Any]) -> str:
     """The engines' section: full, one-day and no-op runs per engine, with DuckDB's as the reference."""
     runs = result["engines"]
     base = runs.get("duckdb")
+    engine_list = result.get("engine_list", "")
+    command = f"`make bench SCALE={result['scale']} PART=engines" + (
+        f" ENGINES={engine_list}`" if engine_list and engine_list != "duckdb,postgres" else "`"
+    )
+    names = {"postgres": "the PostgreSQL server's", "spark": "the Spark Thrift server's"}
+    present = [n for e, n in names.items() if e in runs]
+    servers = f"{' and '.join(present)} own memory is not in it" if present else "no server ran"
+    if "spark" in runs:
+        servers += (
+            " (Spark: a local Thrift server, `.ci/spark.sh`, `local[2]` with a 3 GiB driver, started with "
+            "an empty catalog for these runs)"
+        )
     lines = [
         f"### Engines at scale {result['scale']} ({result['days']} days of extracts), {result['date']}",
         "",
-        f"Machine: {result['machine']}.{_load(result, 'the first run')} "
-        f"`make bench SCALE={result['scale']} PART=engines`: "
+        f"Machine: {result['machine']}.{_load(result, 'the first run')} {command}: "
         "each engine from an empty warehouse (and database), one after the other on the same landing: "
         f"the full run ({result['days'] - 1} days as one run), the one-day run (the last day), the no-op "
-        "run (that day again). Peak RSS is the pipeline's process tree (dbt included); the PostgreSQL "
-        "server's and the Spark Thrift server's own memory is not in it (Spark: a local Thrift server, "
-        "`.ci/spark.sh`, with its default driver memory, started empty for these runs).",
+        f"run (that day again). Peak RSS is the pipeline's process tree (dbt included); {servers}.",
         "",
         "| engine | full run | one-day run | no-op run | peak RSS | full vs DuckDB | one-day vs DuckDB |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -1,4 +1,5 @@
-"""KPI summary printed after ``make run``, read from the PUBLISHED file (what BI sees), read-only.
+"""KPI summary printed after ``make run``, read from what was PUBLISHED (what BI sees), read-only: the
+published DuckDB file, or the published schema on PostgreSQL or views on Spark.
 
 Every figure re-aggregates the additive columns of a mart as its model documents (e.g. win rate =
 sum(won) / sum(closed)), never averages of per-row rates.
@@ -97,13 +98,12 @@ def published_summary(settings: Settings) -> KpiSummary:
     Spark database's views."""
     from orchestration.engines import POSTGRES, SPARK, published_where, settings_conninfo
 
+    where = published_where(settings)
     if settings.dbt_target == POSTGRES:
-        where = published_where(settings)
         return read_postgres_summary(settings_conninfo(settings), settings.pg_published_schema, where)
     if settings.dbt_target == SPARK:
         from orchestration.publishing.spark import SPARK_PUBLISHED_DATABASE
 
-        where = published_where(settings)
         return read_spark_summary(settings.spark_host, settings.spark_port, SPARK_PUBLISHED_DATABASE, where)
     return read_summary(settings.published_path)
 

@@ -283,9 +283,18 @@ def success_report(
     if rejects:
         lines.append(f"Rejected rows (raw._rejects in {settings.warehouse_path}), most frequent:")
         lines += rejects
-    summary = published_summary(settings)
-    lines += ["", format_summary(summary, with_path=False), ""]
-    at = f" (at {summary.last_published_at} UTC)" if summary.last_published_at else ""
+    at = ""
+    try:
+        summary = published_summary(settings)
+    except Exception as exc:
+        # The run published: a summary that cannot be read (the engine's server gone since, a view that
+        # no longer resolves) is said as such, with the paths, not turned into a failed run.
+        log.exception(exc)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        lines += ["", f"KPI summary: not read ({type(exc).__name__}: {first}; the log has the traceback)", ""]
+    else:
+        lines += ["", format_summary(summary, with_path=False), ""]
+        at = f" (at {summary.last_published_at} UTC)" if summary.last_published_at else ""
     if settings.dbt_target in (POSTGRES, SPARK):
         views = " (views over this run's snapshot database)" if settings.dbt_target == SPARK else ""
         return lines + [

@@ -1,5 +1,6 @@
 {#- Join condition that matches NULL to NULL (a NULL lead source is a group of its own, not a lost row).
-    "is not distinct from" is not portable to Spark (<=>), so it is spelled out. -#}
+    Spelled out (`is not distinct from` would do the same). Either form is a join filter PostgreSQL can
+    neither hash nor merge on: joins of large tables use a coalesced key instead (pipeline_regroup). -#}
 {% macro kpi_null_safe_equal(left, right) -%}
     ({{ left }} = {{ right }} or ({{ left }} is null and {{ right }} is null))
 {%- endmacro %}

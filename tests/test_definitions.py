@@ -139,3 +139,46 @@ def test_manifest_is_reparsed_only_when_the_dbt_project_changed() -> None:
     finally:
         os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert _manifest_is_current(project, "duckdb")
+
+
+def test_work_given_to_a_parse_runs_beside_it_once_and_not_without_a_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from orchestration.defs import dbt_assets
+    from orchestration.defs.dbt_assets import _manifest_is_current, prepare_manifest
+
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))  # a fresh clone's: nothing parsed
+    parses: list[str] = []
+    parse = dbt_assets.parse_project
+    monkeypatch.setattr(
+        dbt_assets, "parse_project", lambda *args, **kwargs: (parses.append("parse"), parse(*args, **kwargs))
+    )
+    threads: list[str] = []
+    project = prepare_manifest(
+        "duckdb", while_parsing=lambda: threads.append(threading.current_thread().name)
+    )
+    # In another thread, so this one reads dbt's output meanwhile.
+    assert len(threads) == 1 and threads[0] != threading.main_thread().name
+    assert _manifest_is_current(project, "duckdb")
+    assert parses == ["parse"]  # one dbt parse for a fresh target, not a second (partial) one
+    prepare_manifest("duckdb", while_parsing=lambda: threads.append("again"))
+    assert len(threads) == 1 and parses == ["parse"]  # the manifest was current: no parse, no side work
+
+
+def test_an_error_of_the_work_beside_a_parse_is_raised_after_the_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration.defs.dbt_assets import _manifest_is_current, load_dbt_project, prepare_manifest
+
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+
+    def failing() -> None:
+        raise RuntimeError("warm-up failed")
+
+    with pytest.raises(RuntimeError, match="warm-up failed"):
+        prepare_manifest("duckdb", while_parsing=failing)
+    project = load_dbt_project("duckdb")
+    assert Path(project.manifest_path).exists()  # dbt was waited for, not left running
+    assert not _manifest_is_current(project, "duckdb")  # no stamp: the next run parses again

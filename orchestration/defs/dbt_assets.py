@@ -25,7 +25,8 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -102,9 +103,7 @@ def dbt_target_path() -> Path:
     return Path(os.environ.get("DBT_TARGET_PATH", "target"))
 
 
-@cache
-def load_dbt_project(target: str) -> DbtProject:
-    """The one ``DbtProject`` (dbt's root is the repository root), with a loadable manifest."""
+def _dbt_project(target: str) -> DbtProject:
     project = DbtProject(
         project_dir=PROJECT_ROOT,
         profiles_dir=DBT_PROFILES_DIR,
@@ -112,15 +111,33 @@ def load_dbt_project(target: str) -> DbtProject:
         target_path=dbt_target_path(),
     )
     project.prepare_if_dev()
+    return project
+
+
+@cache
+def load_dbt_project(target: str) -> DbtProject:
+    """The one ``DbtProject`` (dbt's root is the repository root), with a loadable manifest."""
+    project = _dbt_project(target)
     if not project.manifest_path.exists():
         parse_project(project, target)
     return project
 
 
-def parse_project(project: DbtProject, target: str) -> None:
+def parse_project(
+    project: DbtProject, target: str, while_parsing: Callable[[], object] | None = None
+) -> None:
     """``dbt parse`` (writes target/manifest.json), through :class:`SalesWhDbtCli` (dagster-dbt's
-    preparer pays ~5.5 s more before the same command; the project has no packages to install)."""
-    dbt_cli(project, target).cli(["parse", "--quiet"], target_path=Path(project.target_path)).wait()
+    preparer pays ~5.5 s more before the same command; the project has no packages to install).
+
+    dbt parses in its own process; ``while_parsing`` runs meanwhile in a thread of this one (work the
+    caller needs next, on the second core: a first run's parse is ~10 s of one core), while this thread
+    reads dbt's output: dbt blocks on a full pipe when nobody reads it."""
+    invocation = dbt_cli(project, target).cli(["parse", "--quiet"], target_path=Path(project.target_path))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="while-dbt-parses") as pool:
+        side_work = pool.submit(while_parsing) if while_parsing is not None else None
+        invocation.wait()  # raises when the parse failed
+        if side_work is not None:
+            side_work.result()
 
 
 #: What the manifest is built from; a change to any of these makes it stale.
@@ -155,18 +172,21 @@ def _manifest_is_current(project: DbtProject, target: str) -> bool:
     return all(f.stat().st_mtime <= built for f in _project_files(Path(project.project_dir)))
 
 
-def prepare_manifest(target: str) -> DbtProject:
+def prepare_manifest(target: str, while_parsing: Callable[[], object] | None = None) -> DbtProject:
     """Re-parse the dbt project (``dbt parse``) unless the manifest is newer than every project file:
-    a parse is ~9 s of every run, a large share of a daily run's fixed cost."""
+    a parse is ~9 s of every run, a large share of a daily run's fixed cost. ``while_parsing`` runs in
+    this process during the parse (:func:`parse_project`); not at all when no parse is needed."""
     load_dbt_project.cache_clear()
-    project = load_dbt_project(target)
+    # Not load_dbt_project's parse of a missing manifest first: on a fresh clone that made two parses
+    # (the second one partial, ~4 s) of every first run.
+    project = _dbt_project(target)
     if not _manifest_is_current(project, target):
         # No stamp while the manifest is rewritten: a parse killed half-way is redone by the next run.
         _target_stamp(project).unlink(missing_ok=True)
-        parse_project(project, target)
+        parse_project(project, target, while_parsing)
         fault_point("dbt_parse")
         _target_stamp(project).write_text(target)
-    return project
+    return load_dbt_project(target)  # the manifest exists now: no parse there
 
 
 def project_fingerprint(target: str) -> str:

@@ -26,6 +26,7 @@ from orchestration.defs.dbt_assets import dbt_env, prepare_manifest
 from orchestration.defs.jobs import DAILY_JOB
 from orchestration.defs.partitions import extract_date_tags, run_partition
 from orchestration.defs.resources import WarehouseResource
+from orchestration.quality.gx_engine import warm_up_landing_checks
 from orchestration.settings import Settings
 from orchestration.tooling.run_lock import instance_lock, warehouse_run_lock
 
@@ -115,7 +116,10 @@ def _run_locked(
     # `dbt build` of the run parse the whole project again ("Unable to do partial parsing because
     # profile has changed": ~9 s of every run, the daily ones included).
     os.environ.update(dbt_env(WarehouseResource.from_settings(settings)))
-    project = prepare_manifest(settings.dbt_target)
+    # While dbt parses (its own process, one core), this process sets up Great Expectations on the other
+    # core: the landing checks of the first raw step need it, and it costs ~5 s (its imports and an
+    # ephemeral context) that otherwise comes after the parse (docs/BENCHMARKS.md).
+    project = prepare_manifest(settings.dbt_target, while_parsing=warm_up_landing_checks)
     observer.parsed(project)
     # Imported here, not at the top: the command line's other commands do not need Dagster's modules.
     from orchestration.defs.assemble import build_defs

@@ -117,8 +117,9 @@ def _run_locked(
     # profile has changed": ~9 s of every run, the daily ones included).
     os.environ.update(dbt_env(WarehouseResource.from_settings(settings)))
     # While dbt parses (its own process, one core), this process sets up Great Expectations on the other
-    # core: the landing checks of the first raw step need it, and it costs ~5 s (its imports and an
-    # ephemeral context) that otherwise comes after the parse (docs/BENCHMARKS.md).
+    # core (~5 s: its imports and an ephemeral context), which the first raw step would pay after the
+    # parse. Runs whose every object loads more than SALES_WH_GX_MAX_ROWS rows check in SQL and do not
+    # use it; then the set-up only costs the second core during the parse (docs/BENCHMARKS.md).
     project = prepare_manifest(settings.dbt_target, while_parsing=warm_up_landing_checks)
     observer.parsed(project)
     # Imported here, not at the top: the command line's other commands do not need Dagster's modules.

@@ -7,8 +7,9 @@ import subprocess
 
 from dagster_dbt import DbtCliResource
 
+from orchestration.dbt_parse import dbt_executable
 from orchestration.defs.dbt_assets import load_dbt_project
-from orchestration.defs.resources import SalesWhDbtCli, dbt_cli, dbt_executable
+from orchestration.defs.resources import SalesWhDbtCli, dbt_cli
 
 
 def test_the_version_it_assumes_is_the_version_of_the_dbt_it_runs() -> None:

@@ -5,6 +5,7 @@ the job, schedule and sensor, and the resources built from the settings."""
 from dataclasses import fields
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -17,7 +18,7 @@ from orchestration.defs.raw_assets import ERRORS_CHECK, WARNINGS_CHECK
 from orchestration.defs.resources import WarehouseResource
 from orchestration.defs.schedules import DAILY_SCHEDULE
 from orchestration.defs.sensors import LANDING_SENSOR
-from orchestration.settings import Settings
+from orchestration.settings import PROJECT_ROOT, Settings
 from orchestration.warehouse import CORE_SCHEMA, MARTS_SCHEMA, STAGING_SCHEMA
 
 
@@ -182,3 +183,80 @@ def test_an_error_of_the_work_beside_a_parse_is_raised_after_the_parse(
     project = load_dbt_project("duckdb")
     assert Path(project.manifest_path).exists()  # dbt was waited for, not left running
     assert not _manifest_is_current(project, "duckdb")  # no stamp: the next run parses again
+
+
+def test_a_parse_started_before_dagster_is_imported_is_the_one_the_pipeline_waits_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration import dbt_parse
+    from orchestration.defs.dbt_assets import _manifest_is_current, prepare_manifest
+    from orchestration.tooling.run_lock import holds_run_lock
+
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))  # a fresh clone's: nothing parsed
+    monkeypatch.setenv("SALES_WH_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    started: list[str] = []
+    start = dbt_parse.DbtParse.__init__
+
+    def counting(self: dbt_parse.DbtParse, target: str, *args: Any) -> None:
+        started.append(target)
+        start(self, target, *args)
+
+    monkeypatch.setattr(dbt_parse.DbtParse, "__init__", counting)
+    settings = Settings.from_env()
+    with dbt_parse.parse_early(settings):
+        assert started == ["duckdb"]
+        assert holds_run_lock(settings.warehouse_path)  # no other pipeline parses into the same target
+        project = prepare_manifest("duckdb")
+        assert started == ["duckdb"]  # waited for, not a second parse
+        assert _manifest_is_current(project, "duckdb")
+    assert not holds_run_lock(settings.warehouse_path)
+    with dbt_parse.parse_early(settings):  # the manifest is current: nothing to start
+        assert started == ["duckdb"] and dbt_parse.take_early_parse("duckdb") is None
+
+
+def test_an_early_parse_nobody_waited_for_is_stopped_and_leaves_no_stamp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration import dbt_parse
+
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("SALES_WH_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    with pytest.raises(RuntimeError, match="the demo failed"), dbt_parse.parse_early(Settings.from_env()):
+        process = dbt_parse._early["duckdb"].process
+        raise RuntimeError("the demo failed")
+    assert process.poll() is not None  # not left running
+    assert dbt_parse.take_early_parse("duckdb") is None
+    manifest = dbt_parse.manifest_path(tmp_path / "target")
+    assert not dbt_parse.manifest_is_current(manifest, PROJECT_ROOT, "duckdb")  # the next run parses
+
+
+def test_the_command_line_starts_dbt_before_it_imports_dagster_or_dbt() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import orchestration.dbt_parse, orchestration.tooling.cli\n"
+        "heavy = ('dagster', 'dagster_dbt', 'dbt', 'great_expectations')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_failed_parse_says_what_dbt_said() -> None:
+    from orchestration.dbt_parse import _error_lines
+
+    # dbt's JSON log lines (DBT_LOG_FORMAT=json) as dbt 1.11 writes them, trimmed to the fields read.
+    output = "\n".join(
+        [
+            '{"info": {"level": "info", "msg": "Running with dbt=1.11.16"}}',
+            '{"info": {"level": "error", "msg": "Encountered an error:\\nCompilation Error in model kpi_x"}}',
+            "Traceback (most recent call last):",
+        ]
+    )
+    assert _error_lines(output) == "Encountered an error:\nCompilation Error in model kpi_x"
+    assert _error_lines("segfault\n") == "segfault"
+    assert _error_lines("") == "(dbt wrote nothing)"

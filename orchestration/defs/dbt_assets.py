@@ -42,7 +42,16 @@ from dagster_dbt import (
 )
 
 from orchestration.contract import RAW_SCHEMA
-from orchestration.defs.resources import WarehouseResource, dbt_cli, retry_on_warehouse_lock
+from orchestration.dbt_parse import (
+    DBT_PROFILES_DIR,
+    DbtParse,
+    dbt_env,
+    dbt_target_path,
+    manifest_is_current,
+    project_files,
+    take_early_parse,
+)
+from orchestration.defs.resources import WarehouseResource, retry_on_warehouse_lock
 from orchestration.defs.tags import NOTHING_NEW
 from orchestration.engines import DUCKDB, POSTGRES, SPARK
 from orchestration.faults import fault_point
@@ -50,8 +59,6 @@ from orchestration.publishing.postgres import postgres_build_state
 from orchestration.publishing.publish import published_build_state, raw_state
 from orchestration.publishing.spark import SPARK_PUBLISHED_DATABASE, spark_build_state
 from orchestration.settings import PROJECT_ROOT
-
-DBT_PROFILES_DIR = PROJECT_ROOT / "dbt_project"
 
 
 def _put_dbt_on_path() -> None:
@@ -99,10 +106,6 @@ class SalesWhDbtTranslator(DagsterDbtTranslator):
 TRANSLATOR = SalesWhDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def dbt_target_path() -> Path:
-    return Path(os.environ.get("DBT_TARGET_PATH", "target"))
-
-
 def _dbt_project(target: str) -> DbtProject:
     project = DbtProject(
         project_dir=PROJECT_ROOT,
@@ -124,68 +127,46 @@ def load_dbt_project(target: str) -> DbtProject:
 
 
 def parse_project(
-    project: DbtProject, target: str, while_parsing: Callable[[], object] | None = None
+    project: DbtProject,
+    target: str,
+    while_parsing: Callable[[], object] | None = None,
+    started: DbtParse | None = None,
 ) -> None:
-    """``dbt parse`` (writes target/manifest.json), through :class:`SalesWhDbtCli` (dagster-dbt's
-    preparer pays ~5.5 s more before the same command; the project has no packages to install).
+    """``dbt parse`` (writes target/manifest.json), or the wait for ``started``, a parse the command
+    line started before it imported Dagster (:func:`orchestration.dbt_parse.parse_early`). dbt runs as
+    dagster-dbt runs it, without dagster-dbt's preparer (~5.5 s more before the same command; the
+    project has no packages to install), and the manifest is stamped with the target when it succeeded.
 
     dbt parses in its own process; ``while_parsing`` runs meanwhile in a thread of this one (work the
-    caller needs next, on the second core: a first run's parse is ~10 s of one core), while this thread
-    reads dbt's output: dbt blocks on a full pipe when nobody reads it."""
-    invocation = dbt_cli(project, target).cli(["parse", "--quiet"], target_path=Path(project.target_path))
+    caller needs next, on the second core: a first run's parse is ~10 s of one core). Its error is
+    raised after dbt ended, and then the manifest is left unstamped: the next run parses again."""
+    parse = started or DbtParse(target, Path(project.target_path), {})
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="while-dbt-parses") as pool:
         side_work = pool.submit(while_parsing) if while_parsing is not None else None
-        invocation.wait()  # raises when the parse failed
+        parse.wait()  # raises when the parse failed
         if side_work is not None:
             side_work.result()
-
-
-#: What the manifest is built from; a change to any of these makes it stale.
-_DBT_SOURCES = ("models", "seeds", "dbt_project", "dbt_project.yml")
-#: dbt's own files under them (``.user.yml``, ``target/``, ``logs/``) are not the project.
-_NOT_SOURCES = ("target", "logs", "dbt_packages")
-
-
-def _project_files(root: Path) -> list[Path]:
-    """The files the dbt project is built from, sorted (what the manifest and the fingerprint follow)."""
-    files: list[Path] = []
-    for name in _DBT_SOURCES:
-        path = root / name
-        candidates = [path] if path.is_file() else path.rglob("*") if path.exists() else []
-        for f in candidates:
-            parts = f.relative_to(root).parts
-            if f.is_file() and not any(p.startswith(".") or p in _NOT_SOURCES for p in parts):
-                files.append(f)
-    return sorted(files)
-
-
-def _target_stamp(project: DbtProject) -> Path:
-    return Path(project.manifest_path).with_name("manifest.target")
+    fault_point("dbt_parse")
+    parse.stamp()
 
 
 def _manifest_is_current(project: DbtProject, target: str) -> bool:
     """True when target/manifest.json was parsed for ``target`` and is newer than every project file."""
-    manifest, stamp = Path(project.manifest_path), _target_stamp(project)
-    if not manifest.exists() or not stamp.exists() or stamp.read_text() != target:
-        return False
-    built = manifest.stat().st_mtime
-    return all(f.stat().st_mtime <= built for f in _project_files(Path(project.project_dir)))
+    return manifest_is_current(Path(project.manifest_path), Path(project.project_dir), target)
 
 
 def prepare_manifest(target: str, while_parsing: Callable[[], object] | None = None) -> DbtProject:
     """Re-parse the dbt project (``dbt parse``) unless the manifest is newer than every project file:
-    a parse is ~9 s of every run, a large share of a daily run's fixed cost. ``while_parsing`` runs in
-    this process during the parse (:func:`parse_project`); not at all when no parse is needed."""
+    a parse is ~9 s of every run, a large share of a daily run's fixed cost. A parse the command line
+    started early for this target is waited for instead. ``while_parsing`` runs in this process during
+    the parse (:func:`parse_project`); not at all when no parse is needed."""
     load_dbt_project.cache_clear()
     # Not load_dbt_project's parse of a missing manifest first: on a fresh clone that made two parses
     # (the second one partial, ~4 s) of every first run.
     project = _dbt_project(target)
-    if not _manifest_is_current(project, target):
-        # No stamp while the manifest is rewritten: a parse killed half-way is redone by the next run.
-        _target_stamp(project).unlink(missing_ok=True)
-        parse_project(project, target, while_parsing)
-        fault_point("dbt_parse")
-        _target_stamp(project).write_text(target)
+    started = take_early_parse(target)
+    if started is not None or not _manifest_is_current(project, target):
+        parse_project(project, target, while_parsing, started)
     return load_dbt_project(target)  # the manifest exists now: no parse there
 
 
@@ -193,7 +174,7 @@ def project_fingerprint(target: str) -> str:
     """A hash of every file the dbt project is built from (models, seeds, macros, dbt_project.yml)
     and the target: when it changes, incremental models must be rebuilt from scratch."""
     digest = hashlib.sha256(target.encode())
-    for f in _project_files(PROJECT_ROOT):
+    for f in project_files(PROJECT_ROOT):
         digest.update(f.relative_to(PROJECT_ROOT).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -242,23 +223,6 @@ def records_fingerprint(is_subset: bool) -> bool:
     A partial one (a few assets materialized from the UI) leaves the old stamp, so the next full run
     refreshes everything."""
     return not is_subset
-
-
-def dbt_env(warehouse: WarehouseResource) -> dict[str, str]:
-    """Environment of the dbt subprocess: profiles.yml reads the warehouse path, the PostgreSQL server
-    and the limits from it (the password stays in the environment it came from)."""
-    return {
-        "SALES_WH_WAREHOUSE": warehouse.warehouse_path,
-        "SALES_WH_MEMORY_LIMIT": warehouse.memory_limit,
-        "SALES_WH_DBT_THREADS": str(warehouse.dbt_threads),
-        "SALES_WH_PG_HOST": warehouse.pg_host,
-        "SALES_WH_PG_PORT": str(warehouse.pg_port),
-        "SALES_WH_PG_USER": warehouse.pg_user,
-        "SALES_WH_PG_DATABASE": warehouse.pg_database,
-        "SALES_WH_SPARK_METHOD": warehouse.spark_method,
-        "SALES_WH_SPARK_HOST": warehouse.spark_host,
-        "SALES_WH_SPARK_PORT": str(warehouse.spark_port),
-    }
 
 
 #: How long dbt gets to stop after SIGINT (it rolls back and closes the warehouse) before SIGKILL.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import random
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -23,6 +22,7 @@ import duckdb
 from dagster_dbt import DbtCliResource, DbtProject
 from packaging import version
 
+from orchestration.dbt_parse import dbt_executable
 from orchestration.engines import (
     POSTGRES,
     SPARK,
@@ -194,12 +194,6 @@ class SalesWhDbtCli(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
         return None
-
-
-def dbt_executable() -> str:
-    """The dbt of this environment (next to its Python), whatever else ``PATH`` holds."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else "dbt"
 
 
 def dbt_cli(project: DbtProject, target: str) -> SalesWhDbtCli:

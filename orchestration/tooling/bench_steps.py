@@ -137,8 +137,8 @@ def plain_dbt_command(target_path: Path, dbt_args: list[str] | None = None) -> l
     directories under ``target_path`` (not the repository's ``target/`` and ``logs/``). ``dbt_args``:
     the pipeline's ``dbt build`` on a changed project (:func:`~orchestration.defs.dbt_assets.dbt_build_args`
     with ``--full-refresh``, no unit tests). Built in the parent: the measured child imports no Dagster."""
+    from orchestration.dbt_parse import dbt_executable
     from orchestration.defs.dbt_assets import DBT_PROFILES_DIR, dbt_build_args
-    from orchestration.defs.resources import dbt_executable
 
     return [
         dbt_executable(),

@@ -108,16 +108,20 @@ DEMO_MARKER = ".sales-wh-demo"
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from orchestration.tooling.run_output import run_with_progress
+    from orchestration.dbt_parse import parse_early
 
-    return run_with_progress(
-        args.start,
-        args.start + timedelta(days=args.days - 1),
-        record=args.record,
-        wait=args.wait,
-        verbose=args.verbose,
-        before=lambda tracker, log: _demo_data(args, tracker, log),
-    )
+    # dbt parses (its own process) while this one imports Dagster and writes the demo's extracts.
+    with parse_early():
+        from orchestration.tooling.run_output import run_with_progress
+
+        return run_with_progress(
+            args.start,
+            args.start + timedelta(days=args.days - 1),
+            record=args.record,
+            wait=args.wait,
+            verbose=args.verbose,
+            before=lambda tracker, log: _demo_data(args, tracker, log),
+        )
 
 
 def _demo_data(args: argparse.Namespace, tracker: StageTracker, log: RunLog) -> int | None:
@@ -206,15 +210,19 @@ def _add_demo(sub: SubParsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from orchestration.defs.raw_assets import RELOAD_ENV
-    from orchestration.tooling.run_output import run_with_progress
+    from orchestration.dbt_parse import parse_early
 
-    if args.reload:
-        os.environ[RELOAD_ENV] = "1"
+    # dbt parses (its own process) while this one imports Dagster.
+    with parse_early():
+        from orchestration.defs.raw_assets import RELOAD_ENV
+        from orchestration.tooling.run_output import run_with_progress
 
-    return run_with_progress(
-        args.start, args.end or args.start, record=args.record, wait=args.wait, verbose=args.verbose
-    )
+        if args.reload:
+            os.environ[RELOAD_ENV] = "1"
+
+        return run_with_progress(
+            args.start, args.end or args.start, record=args.record, wait=args.wait, verbose=args.verbose
+        )
 
 
 def _add_run(sub: SubParsers) -> None:

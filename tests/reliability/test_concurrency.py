@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orchestration import dbt_parse
 from orchestration.publishing.publish import RUN_HISTORY, PublishRequest, publish
 from orchestration.settings import PROJECT_ROOT
 from orchestration.tooling.cli import main
@@ -147,7 +148,14 @@ def test_cli_exits_3_with_the_message_and_no_traceback_before_opening_dagster_ho
     monkeypatch.setenv("SALES_WH_LANDING_DIR", str(tmp_path / "landing"))
     monkeypatch.setenv("SALES_WH_PUBLISHED", str(tmp_path / "published.duckdb"))
     monkeypatch.setenv("SALES_WH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    parses: list[object] = []
+    start = dbt_parse.DbtParse.__init__
+    monkeypatch.setattr(
+        dbt_parse.DbtParse, "__init__", lambda self, *args: (parses.append(args), start(self, *args))[-1]
+    )
     assert main(["run", "--start", "2025-01-01", "--record"]) == EXIT_BUSY
+    assert parses == []  # no dbt parse started for a run that cannot run
     err = capsys.readouterr().err
     assert f"pid {holder.process.pid}" in err and "--wait" in err and "Traceback" not in err
     # The lock is taken before DagsterInstance.get(): the new instance's storage was not created.

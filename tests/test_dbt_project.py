@@ -48,3 +48,59 @@ def test_full_refresh_only_when_the_dbt_project_changed(tmp_path, monkeypatch) -
     changed = dbt_assets.project_fingerprint("duckdb")
     assert changed != first
     assert dbt_assets.build_args(warehouse, changed) == refresh
+
+
+def test_not_null_columns_counts_the_nulls_of_every_listed_column(tmp_path) -> None:
+    """The generic test several columns' not_null share (one dbt node per model), in a dbt project of
+    its own on a hand-written seed: a holds 1 NULL and b 2 (an empty CSV field is NULL), c none."""
+    import json
+    import shutil
+    import subprocess
+
+    from orchestration.dbt_parse import dbt_executable
+
+    project = tmp_path / "p"
+    (project / "tests" / "generic").mkdir(parents=True)
+    (project / "seeds").mkdir()
+    shutil.copy(
+        PROJECT_ROOT / "dbt_project" / "tests" / "generic" / "not_null_columns.sql",
+        project / "tests" / "generic",
+    )
+    (project / "dbt_project.yml").write_text("name: p\nversion: '1.0'\nprofile: p\n")
+    (project / "profiles.yml").write_text(
+        f"p:\n  target: d\n  outputs:\n    d:\n      type: duckdb\n      path: {tmp_path / 'p.duckdb'}\n"
+    )
+    (project / "seeds" / "people.csv").write_text("id,a,b,c\n1,x,,k\n2,,,k\n3,y,z,k\n")
+    (project / "seeds" / "people.yml").write_text(
+        "seeds:\n"
+        "  - name: people\n"
+        "    data_tests:\n"
+        "      - not_null_columns:\n"
+        "          name: people_abc_not_null\n"
+        "          arguments: {columns: [a, b, c]}\n"
+        "          config: {store_failures: true}\n"
+        "      - not_null_columns:\n"
+        "          name: people_id_c_not_null\n"
+        "          arguments: {columns: [id, c]}\n"
+    )
+    done = subprocess.run(
+        [dbt_executable(), "build", "--project-dir", str(project), "--profiles-dir", str(project)],
+        capture_output=True,
+        text=True,
+        cwd=project,
+    )
+    assert done.returncode == 1, done.stdout  # the failing test fails the build
+    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
+    by_test = {
+        r["unique_id"].split(".")[2]: (r["status"], r["failures"])
+        for r in results
+        if r["unique_id"].startswith("test.")
+    }
+    assert by_test == {"people_abc_not_null": ("fail", 3), "people_id_c_not_null": ("pass", 0)}
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "p.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "select column_name, null_rows from main_dbt_test__audit.people_abc_not_null order by 1"
+        ).fetchall()
+    assert rows == [("a", 1), ("b", 2)]  # which columns, and how many NULLs each

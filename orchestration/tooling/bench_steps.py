@@ -201,9 +201,13 @@ def run_plain_dbt(command: list[str], db_path: Path, target_path: Path, stats_pa
 
 
 def run_pipeline_step(start: date, end: date, stats_path: Path | None) -> None:
-    from orchestration.tooling.pipeline import run_pipeline
+    """One pipeline run as ``sales-wh run`` makes it: dbt parses while Dagster is imported."""
+    from orchestration.dbt_parse import parse_early
 
-    result = run_pipeline(start, end)
+    with parse_early():
+        from orchestration.tooling.pipeline import run_pipeline
+
+        result = run_pipeline(start, end)
     if stats_path is not None:
         stats_path.write_text(json.dumps(result.step_seconds))
     if not result.success:

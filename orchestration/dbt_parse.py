@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Protocol
@@ -105,14 +105,42 @@ def project_files(root: Path) -> list[Path]:
 
 
 def target_stamp(manifest: Path) -> Path:
-    """The file naming the target the manifest beside it was parsed for; written after a parse ends."""
+    """The file naming what the manifest beside it was parsed for; written after a parse ends."""
     return manifest.with_name("manifest.target")
 
 
-def manifest_is_current(manifest: Path, project_dir: Path, target: str) -> bool:
-    """True when ``manifest`` was parsed for ``target`` and is newer than every project file."""
+#: The variables :func:`dbt_env` sets: dbt's profile renders them, and dbt parses the whole project
+#: again in a ``dbt build`` whose rendered profile differs from its last parse's.
+_PROFILE_VARIABLES = (
+    "SALES_WH_WAREHOUSE",
+    "SALES_WH_MEMORY_LIMIT",
+    "SALES_WH_DBT_THREADS",
+    "SALES_WH_PG_HOST",
+    "SALES_WH_PG_PORT",
+    "SALES_WH_PG_USER",
+    "SALES_WH_PG_DATABASE",
+    "SALES_WH_SPARK_METHOD",
+    "SALES_WH_SPARK_HOST",
+    "SALES_WH_SPARK_PORT",
+)
+
+
+def stamp_text(target: str, env: Mapping[str, str]) -> str:
+    """What a parse for ``target`` under ``env`` writes into the stamp: the target and the profile's
+    variables (a manifest parsed under other values, e.g. by a code-location load, is not current for a
+    run: its build would parse everything again)."""
+    profile = {name: env.get(name, "") for name in _PROFILE_VARIABLES}
+    return f"{target}\n{json.dumps(profile, sort_keys=True)}"
+
+
+def manifest_is_current(
+    manifest: Path, project_dir: Path, target: str, env: Mapping[str, str] | None = None
+) -> bool:
+    """True when ``manifest`` was parsed for ``target`` under the profile's values of ``env`` (default:
+    this process's environment) and is newer than every project file."""
     stamp = target_stamp(manifest)
-    if not manifest.exists() or not stamp.exists() or stamp.read_text() != target:
+    expected = stamp_text(target, os.environ if env is None else env)
+    if not manifest.exists() or not stamp.exists() or stamp.read_text() != expected:
         return False
     built = manifest.stat().st_mtime
     return all(f.stat().st_mtime <= built for f in project_files(project_dir))
@@ -129,13 +157,14 @@ class DbtParse:
     def __init__(self, target: str, target_path: Path, env: dict[str, str]) -> None:
         self.target = target
         self.target_path = target_path
+        self.env = _dagster_dbt_env(target_path, env)
         # No stamp while the manifest is rewritten: a parse killed half-way is redone by the next run.
         target_stamp(manifest_path(target_path)).unlink(missing_ok=True)
         self._output = tempfile.TemporaryFile()  # noqa: SIM115 (closed by wait or stop)
         self.process = subprocess.Popen(
             [dbt_executable(), "parse", "--quiet", "--target", target],
             cwd=PROJECT_ROOT,
-            env=_dagster_dbt_env(target_path, env),
+            env=self.env,
             stdout=self._output,
             stderr=subprocess.STDOUT,
         )
@@ -147,19 +176,25 @@ class DbtParse:
         output = self._output.read().decode(errors="replace")
         self._output.close()
         if code != 0:
+            errors = _error_lines(output)
+            first = " ".join(errors.split())[:300]  # the console shows an error's first line only
             raise DbtParseError(
-                f"dbt parse failed (exit code {code}) for target {self.target}:\n{_error_lines(output)}"
+                f"dbt parse failed (exit code {code}) for target {self.target}: {first}\n{errors}"
             )
 
     def stamp(self) -> None:
-        target_stamp(manifest_path(self.target_path)).write_text(self.target)
+        """Say the manifest is current for this parse's target and profile values."""
+        target_stamp(manifest_path(self.target_path)).write_text(stamp_text(self.target, self.env))
 
     def stop(self) -> None:
-        """Stop a parse nobody waited for (the command ended before the pipeline needed it)."""
+        """End a parse nobody waited for (the command ended before the pipeline needed it): stopped
+        when still running; stamped when it had finished and succeeded (the caller holds the run lock)."""
         if self.process.poll() is None:
             self.process.terminate()
-        self.process.wait()
+        code = self.process.wait()
         self._output.close()
+        if code == 0:
+            self.stamp()
 
 
 def _dagster_dbt_env(target_path: Path, extra: dict[str, str]) -> dict[str, str]:
@@ -209,8 +244,8 @@ def take_early_parse(target: str) -> DbtParse | None:
 @contextmanager
 def parse_early(settings: Settings | None = None) -> Iterator[None]:
     """Start ``dbt parse`` now when the manifest is stale and the warehouse's run lock is free, and
-    hold the lock for the body (the run takes it again: it is re-entrant), so no other pipeline parses
-    into the same target folder meanwhile. A held lock starts nothing: the run then waits or reports
+    hold the lock for the body (the run takes it again: it is re-entrant), so no other pipeline on this
+    warehouse parses into the same target folder meanwhile. A held lock starts nothing: the run then waits or reports
     it as before. A parse the body did not take is stopped at the end. Without ``settings``, they are
     read from the environment; settings that do not read start nothing (the run reports them)."""
     from orchestration.tooling.run_lock import WarehouseBusy, warehouse_run_lock
@@ -227,10 +262,18 @@ def parse_early(settings: Settings | None = None) -> Iterator[None]:
             locked = True
         except WarehouseBusy:
             locked = False
+        except OSError:  # e.g. the warehouse's folder cannot be made: the run reports it, with its log
+            locked = False
         target, target_path = settings.dbt_target, dbt_target_path()
-        if locked and not manifest_is_current(manifest_path(target_path), PROJECT_ROOT, target):
-            _early[target] = DbtParse(target, target_path, dbt_env(settings))
-            stack.callback(_stop_untaken, target)
+        env = dbt_env(settings)
+        current = manifest_is_current(manifest_path(target_path), PROJECT_ROOT, target, {**os.environ, **env})
+        if locked and not current and target not in _early:
+            try:
+                _early[target] = DbtParse(target, target_path, env)
+            except OSError:  # no dbt to run: the run starts dbt itself and reports that, with its log
+                pass
+            else:
+                stack.callback(_stop_untaken, target)
         yield
 
 

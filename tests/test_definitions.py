@@ -2,6 +2,7 @@
 object, raw upstream of staging, publish downstream of every mart and core table, blocking mart checks,
 the job, schedule and sensor, and the resources built from the settings."""
 
+import os
 from dataclasses import fields
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -123,7 +124,7 @@ def test_warehouse_resource_takes_every_field_from_the_settings(settings: Settin
     assert resource.gx_max_rows == settings.gx_max_rows and resource.threads == settings.threads
 
 
-def test_manifest_is_reparsed_only_when_the_dbt_project_changed() -> None:
+def test_manifest_is_reparsed_only_when_the_dbt_project_changed(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     from orchestration.defs.dbt_assets import _manifest_is_current, prepare_manifest
@@ -131,6 +132,10 @@ def test_manifest_is_reparsed_only_when_the_dbt_project_changed() -> None:
     project = prepare_manifest("duckdb")
     assert _manifest_is_current(project, "duckdb")
     assert not _manifest_is_current(project, "postgres")  # parsed for another adapter
+    with monkeypatch.context() as m:
+        # Parsed under another profile: dbt's build would parse the whole project again.
+        m.setenv("SALES_WH_WAREHOUSE", str(Path(project.project_dir) / "elsewhere.duckdb"))
+        assert not _manifest_is_current(project, "duckdb")
     model = Path(project.project_dir) / "models" / "marts" / "kpi" / "kpi_win_rate.sql"
     before = model.stat()
     try:
@@ -203,12 +208,21 @@ def test_a_parse_started_before_dagster_is_imported_is_the_one_the_pipeline_wait
 
     monkeypatch.setattr(dbt_parse.DbtParse, "__init__", counting)
     settings = Settings.from_env()
+    for name, value in dbt_parse.dbt_env(settings).items():  # as run_pipeline sets them before it parses
+        monkeypatch.setenv(name, value)
     with dbt_parse.parse_early(settings):
         assert started == ["duckdb"]
         assert holds_run_lock(settings.warehouse_path)  # no other pipeline parses into the same target
         project = prepare_manifest("duckdb")
         assert started == ["duckdb"]  # waited for, not a second parse
         assert _manifest_is_current(project, "duckdb")
+        # dbt run by dagster-dbt, as the dbt step runs it, finds that parse usable as it is.
+        from orchestration.defs.resources import dbt_cli
+
+        listed = dbt_cli(project, "duckdb").cli(["ls", "--resource-type", "seed"]).wait()
+        dbt_log = (listed.target_path / "dbt.log").read_text()
+        assert "Unable to do partial parsing" not in dbt_log
+        assert "no changes found, skipping parsing" in dbt_log
     assert not holds_run_lock(settings.warehouse_path)
     with dbt_parse.parse_early(settings):  # the manifest is current: nothing to start
         assert started == ["duckdb"] and dbt_parse.take_early_parse("duckdb") is None
@@ -221,13 +235,33 @@ def test_an_early_parse_nobody_waited_for_is_stopped_and_leaves_no_stamp(
 
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
     monkeypatch.setenv("SALES_WH_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
-    with pytest.raises(RuntimeError, match="the demo failed"), dbt_parse.parse_early(Settings.from_env()):
+    settings = Settings.from_env()
+    manifest = dbt_parse.manifest_path(tmp_path / "target")
+    stamp = dbt_parse.target_stamp(manifest)
+    stamp.parent.mkdir(parents=True)
+    stamp.write_text("duckdb")  # a stamp from an earlier parse (its manifest since deleted)
+    with pytest.raises(RuntimeError, match="the demo failed"), dbt_parse.parse_early(settings):
         process = dbt_parse._early["duckdb"].process
         raise RuntimeError("the demo failed")
     assert process.poll() is not None  # not left running
     assert dbt_parse.take_early_parse("duckdb") is None
+    assert not stamp.exists()  # the next run parses again
+
+
+def test_an_early_parse_that_finished_but_was_not_waited_for_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration import dbt_parse
+
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("SALES_WH_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    settings = Settings.from_env()
+    with pytest.raises(RuntimeError, match="the landing is foreign"), dbt_parse.parse_early(settings):
+        assert dbt_parse._early["duckdb"].process.wait() == 0
+        raise RuntimeError("the landing is foreign")
     manifest = dbt_parse.manifest_path(tmp_path / "target")
-    assert not dbt_parse.manifest_is_current(manifest, PROJECT_ROOT, "duckdb")  # the next run parses
+    env = {**os.environ, **dbt_parse.dbt_env(settings)}
+    assert dbt_parse.manifest_is_current(manifest, PROJECT_ROOT, "duckdb", env)  # the next run uses it
 
 
 def test_the_command_line_starts_dbt_before_it_imports_dagster_or_dbt() -> None:

@@ -143,7 +143,11 @@ def parse_project(
     parse = started or DbtParse(target, Path(project.target_path), {})
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="while-dbt-parses") as pool:
         side_work = pool.submit(while_parsing) if while_parsing is not None else None
-        parse.wait()  # raises when the parse failed
+        try:
+            parse.wait()  # raises when the parse failed
+        except BaseException:
+            parse.stop()  # interrupted: dbt does not go on writing into target/ after the run lock is gone
+            raise
         if side_work is not None:
             side_work.result()
     fault_point("dbt_parse")

@@ -94,12 +94,18 @@ def current_manifest_path(target: str) -> Path:
 
     The parse rewrites the pipeline's own ``target/`` files, so it happens only while holding the
     warehouse's run lock: while a pipeline runs, the manifest it parsed is used as it is."""
+    import os
+
+    from orchestration.dbt_parse import dbt_env
     from orchestration.defs.dbt_assets import dbt_target_path, prepare_manifest
     from orchestration.settings import Settings
     from orchestration.tooling.run_lock import WarehouseBusy, warehouse_run_lock
 
+    settings = Settings.from_env()
+    # The pipeline's profile values: a manifest parsed under others is not current for the next run.
+    os.environ.update(dbt_env(settings))
     try:
-        with warehouse_run_lock(Settings.from_env().warehouse_path):
+        with warehouse_run_lock(settings.warehouse_path):
             project = prepare_manifest(target)
         return Path(project.manifest_path).with_name("semantic_manifest.json")
     except WarehouseBusy:

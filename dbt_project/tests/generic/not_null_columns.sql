@@ -3,6 +3,9 @@
     column (155 of them) is ~4 s less of every `dbt build` (docs/BENCHMARKS.md). Returns one row per
     column holding NULLs, with its count; the test's failures are the NULLs in all of them. -#}
 {% test not_null_columns(model, columns) %}
+{%- if columns | length == 0 %}
+    {{ exceptions.raise_compiler_error("not_null_columns on " ~ model ~ ": no columns listed") }}
+{%- endif %}
 {{ config(fail_calc = "coalesce(sum(null_rows), 0)") }}
 with null_counts as (
     select

@@ -294,3 +294,28 @@ def test_a_failed_parse_says_what_dbt_said() -> None:
     assert _error_lines(output) == "Encountered an error:\nCompilation Error in model kpi_x"
     assert _error_lines("segfault\n") == "segfault"
     assert _error_lines("") == "(dbt wrote nothing)"
+
+
+def test_a_failed_parse_raises_with_dbt_s_error_on_its_first_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration import dbt_parse
+
+    fake = tmp_path / "dbt"
+    error = '{"info": {"level": "error", "msg": "Parsing Error\\\\n  Invalid test config on kpi_x"}}'
+    fake.write_text(f"#!/bin/sh\necho '{error}'\nexit 2\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(dbt_parse, "dbt_executable", lambda: str(fake))
+    manifest = dbt_parse.manifest_path(tmp_path / "target")
+    stamp = dbt_parse.target_stamp(manifest)
+    stamp.parent.mkdir(parents=True)
+    stamp.write_text("duckdb")
+    parse = dbt_parse.DbtParse("duckdb", tmp_path / "target", {})
+    with pytest.raises(dbt_parse.DbtParseError) as failed:
+        parse.wait()
+    first = str(failed.value).splitlines()[0]  # what the command line prints of an error
+    assert (
+        first
+        == "dbt parse failed (exit code 2) for target duckdb: Parsing Error Invalid test config on kpi_x"
+    )
+    assert not stamp.exists()

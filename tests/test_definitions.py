@@ -265,19 +265,33 @@ def test_an_early_parse_that_finished_but_was_not_waited_for_is_kept(
 
 
 def test_the_command_line_starts_dbt_before_it_imports_dagster_or_dbt() -> None:
+    """`sales-wh demo` and `run` enter parse_early (replaced here by a spy that stops the command) with
+    neither Dagster, dagster-dbt, dbt nor Great Expectations imported yet."""
     import subprocess
     import sys
 
     code = (
-        "import sys\n"
-        "import orchestration.dbt_parse, orchestration.tooling.cli\n"
-        "heavy = ('dagster', 'dagster_dbt', 'dbt', 'great_expectations')\n"
-        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "import contextlib, sys\n"
+        "import orchestration.dbt_parse as dbt_parse\n"
+        "@contextlib.contextmanager\n"
+        "def spy(settings=None):\n"
+        "    heavy = ('dagster', 'dagster_dbt', 'dbt', 'great_expectations')\n"
+        "    print(sorted(m for m in heavy if m in sys.modules), flush=True)\n"
+        "    raise SystemExit(0)\n"
+        "    yield\n"
+        "dbt_parse.parse_early = spy\n"
+        "from orchestration.tooling.cli import main\n"
+        "main(sys.argv[1:])\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
-    )
-    assert out.stdout.strip() == "[]"
+    for command in (["demo"], ["run", "--start", "2025-01-01"]):
+        out = subprocess.run(
+            [sys.executable, "-c", code, *command],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=PROJECT_ROOT,
+        )
+        assert out.stdout.strip() == "[]", (command, out.stdout, out.stderr)
 
 
 def test_a_failed_parse_says_what_dbt_said() -> None:

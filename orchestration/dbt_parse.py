@@ -244,10 +244,11 @@ def take_early_parse(target: str) -> DbtParse | None:
 @contextmanager
 def parse_early(settings: Settings | None = None) -> Iterator[None]:
     """Start ``dbt parse`` now when the manifest is stale and the warehouse's run lock is free, and
-    hold the lock for the body (the run takes it again: it is re-entrant), so no other pipeline on this
-    warehouse parses into the same target folder meanwhile. A held lock starts nothing: the run then waits or reports
-    it as before. A parse the body did not take is stopped at the end. Without ``settings``, they are
-    read from the environment; settings that do not read start nothing (the run reports them)."""
+    hold the lock for the body (the run takes it again: it is re-entrant), so no other pipeline on
+    this warehouse parses into the same target folder meanwhile. A held lock starts nothing: the run
+    then waits or reports it as before. A parse the body did not take is stopped at the end (or kept,
+    when it had already succeeded). Without ``settings``, they are read from the environment;
+    settings that do not read start nothing (the run reports them)."""
     from orchestration.tooling.run_lock import WarehouseBusy, warehouse_run_lock
 
     if settings is None:

@@ -181,12 +181,13 @@ class WarehouseResource(dg.ConfigurableResource):
 
 class SalesWhDbtCli(DbtCliResource):
     """dagster-dbt's ``DbtCliResource`` without two fixed costs it pays before every dbt command, about
-    5.5 s of each `dbt build` on the 2-core development machine (cProfile, docs/BENCHMARKS.md; `dbt parse`
-    does not go through dagster-dbt: orchestration/dbt_parse.py): ``dbt --version`` in a subprocess to learn the version of the dbt it will run
-    (here always this environment's dbt-core: :func:`dbt_executable`), and a dbt adapter loaded with
-    every macro in this process, which dagster-dbt only uses to fetch row counts and column metadata of
-    built models, which this project does not ask for. dagster-dbt is pinned (pyproject.toml): a test
-    builds the resource and runs dbt through it (tests/test_dbt_cli.py)."""
+    5.5 s of each `dbt build` on the 2-core development machine (cProfile, docs/BENCHMARKS.md; `dbt
+    parse` does not go through dagster-dbt: orchestration/dbt_parse.py): ``dbt --version`` in a
+    subprocess to learn the version of the dbt it will run (here always this environment's dbt-core:
+    :func:`dbt_executable`), and a dbt adapter loaded with every macro in this process, which
+    dagster-dbt only uses to fetch row counts and column metadata of built models, which this project
+    does not ask for. dagster-dbt is pinned (pyproject.toml): a test builds the resource and runs dbt
+    through it (tests/test_dbt_cli.py)."""
 
     @cached_property
     def _cli_version(self) -> version.Version:

@@ -228,14 +228,20 @@ def test_a_parse_started_before_dagster_is_imported_is_the_one_the_pipeline_wait
         assert started == ["duckdb"] and dbt_parse.take_early_parse("duckdb") is None
 
 
+@pytest.fixture
+def fresh_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A dbt target folder never parsed (a fresh clone's) and a warehouse of its own: the settings."""
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("SALES_WH_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    return Settings.from_env()
+
+
 def test_an_early_parse_nobody_waited_for_is_stopped_and_leaves_no_stamp(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fresh_target: Settings
 ) -> None:
     from orchestration import dbt_parse
 
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
-    monkeypatch.setenv("SALES_WH_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
-    settings = Settings.from_env()
+    settings = fresh_target
     manifest = dbt_parse.manifest_path(tmp_path / "target")
     stamp = dbt_parse.target_stamp(manifest)
     stamp.parent.mkdir(parents=True)
@@ -249,13 +255,11 @@ def test_an_early_parse_nobody_waited_for_is_stopped_and_leaves_no_stamp(
 
 
 def test_an_early_parse_that_finished_but_was_not_waited_for_is_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fresh_target: Settings
 ) -> None:
     from orchestration import dbt_parse
 
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
-    monkeypatch.setenv("SALES_WH_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
-    settings = Settings.from_env()
+    settings = fresh_target
     with pytest.raises(RuntimeError, match="the landing is foreign"), dbt_parse.parse_early(settings):
         assert dbt_parse._early["duckdb"].process.wait() == 0
         raise RuntimeError("the landing is foreign")

@@ -50,9 +50,11 @@ def test_full_refresh_only_when_the_dbt_project_changed(tmp_path, monkeypatch) -
     assert dbt_assets.build_args(warehouse, changed) == refresh
 
 
-def test_not_null_columns_counts_the_nulls_of_every_listed_column(tmp_path) -> None:
-    """The generic test several columns' not_null share (one dbt node per model), in a dbt project of
-    its own on a hand-written seed: a holds 1 NULL and b 2 (an empty CSV field is NULL), c none."""
+def test_not_null_columns_and_primary_key_count_what_breaks_them(tmp_path) -> None:
+    """The generic tests that stand for several dbt tests each (one node instead of several), in a dbt
+    project of its own on hand-written seeds. people: a holds 1 NULL and b 2 (an empty CSV field is
+    NULL), c none. keys: k 7 twice, 8 three times, NULL twice and 9 once, so 3 key values break
+    the key; the unique id never does."""
     import json
     import shutil
     import subprocess
@@ -62,10 +64,9 @@ def test_not_null_columns_counts_the_nulls_of_every_listed_column(tmp_path) -> N
     project = tmp_path / "p"
     (project / "tests" / "generic").mkdir(parents=True)
     (project / "seeds").mkdir()
-    shutil.copy(
-        PROJECT_ROOT / "dbt_project" / "tests" / "generic" / "not_null_columns.sql",
-        project / "tests" / "generic",
-    )
+    generics = PROJECT_ROOT / "dbt_project" / "tests" / "generic"
+    for generic in ("not_null_columns.sql", "primary_key.sql"):
+        shutil.copy(generics / generic, project / "tests" / "generic")
     (project / "dbt_project.yml").write_text("name: p\nversion: '1.0'\nprofile: p\n")
     (project / "profiles.yml").write_text(
         f"p:\n  target: d\n  outputs:\n    d:\n      type: duckdb\n      path: {tmp_path / 'p.duckdb'}\n"
@@ -82,7 +83,14 @@ def test_not_null_columns_counts_the_nulls_of_every_listed_column(tmp_path) -> N
         "      - not_null_columns:\n"
         "          name: people_id_c_not_null\n"
         "          arguments: {columns: [id, c]}\n"
+        "  - name: keys\n"
+        "    columns:\n"
+        "      - name: k\n"
+        "        data_tests: [{primary_key: {config: {store_failures: true}}}]\n"
+        "      - name: id\n"
+        "        data_tests: [primary_key]\n"
     )
+    (project / "seeds" / "keys.csv").write_text("id,k\n1,7\n2,7\n3,8\n4,8\n5,8\n6,\n7,\n8,9\n")
     done = subprocess.run(
         [dbt_executable(), "build", "--project-dir", str(project), "--profiles-dir", str(project)],
         capture_output=True,
@@ -96,11 +104,20 @@ def test_not_null_columns_counts_the_nulls_of_every_listed_column(tmp_path) -> N
         for r in results
         if r["unique_id"].startswith("test.")
     }
-    assert by_test == {"people_abc_not_null": ("fail", 3), "people_id_c_not_null": ("pass", 0)}
+    assert by_test == {
+        "people_abc_not_null": ("fail", 3),
+        "people_id_c_not_null": ("pass", 0),
+        "primary_key_keys_k": ("fail", 3),
+        "primary_key_keys_id": ("pass", 0),
+    }
     import duckdb
 
     with duckdb.connect(str(tmp_path / "p.duckdb"), read_only=True) as con:
         rows = con.execute(
             "select column_name, null_rows from main_dbt_test__audit.people_abc_not_null order by 1"
         ).fetchall()
+        keys = con.execute(
+            "select key_value, occurrences from main_dbt_test__audit.primary_key_keys_k order by 1 nulls last"
+        ).fetchall()
     assert rows == [("a", 1), ("b", 2)]  # which columns, and how many NULLs each
+    assert keys == [(7, 2), (8, 3), (None, 2)]  # which key values, and how many rows each

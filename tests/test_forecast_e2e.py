@@ -107,11 +107,14 @@ def _move_close(landing: Path, deal: str, new_close: date) -> int:
     return changed + sum(_rewrite(p, opportunity) for p in (landing / "Opportunity").rglob("*.csv"))
 
 
-def test_forecasts_before_a_moved_close_do_not_change(tmp_path: Path, demo_landing: DemoLanding) -> None:
+def test_forecasts_before_a_moved_close_do_not_change(
+    tmp_path: Path, demo_landing: DemoLanding, demo_warehouse: tuple[Path, Path]
+) -> None:
+    # before: the session's warehouse, built from these same extracts (read only)
     landing = demo_landing(days=DEMO_DAYS, seed=DEMO_SEED, into=tmp_path / "landing")
-    (tmp_path / "before").mkdir()
+    assert demo_warehouse[0] == demo_landing(days=DEMO_DAYS, seed=DEMO_SEED)
+    before_wh = demo_warehouse[1]
     (tmp_path / "after").mkdir()
-    before_wh = build_warehouse(landing, tmp_path / "before")
     deal = _pick_deal(before_wh)
     before = _rows(before_wh, FORECASTS)
 

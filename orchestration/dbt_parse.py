@@ -286,3 +286,27 @@ def _stop_untaken(target: str) -> None:
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def parse_now(settings: Settings | None = None) -> float | None:
+    """Parse the project now for ``settings`` (default: from the environment) when its manifest is
+    stale, as a deployment prepares it at build time; the seconds the parse took, or None when the
+    manifest was current (or another pipeline holds the warehouse: it parses for itself). The
+    benchmarks call it before the full run, so that run is measured as every later run finds the
+    project: parsed (``python -m orchestration.dbt_parse``)."""
+    import time
+
+    settings = settings or Settings.from_env()
+    started = time.perf_counter()
+    with parse_early(settings):
+        parse = take_early_parse(settings.dbt_target)
+        if parse is None:
+            return None
+        parse.wait()
+        parse.stamp()
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    took = parse_now()
+    print("dbt manifest current" if took is None else f"dbt parse: {took:.1f} s", flush=True)

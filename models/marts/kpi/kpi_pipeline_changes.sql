@@ -259,133 +259,87 @@ classified as (
 
 ),
 
+movement_kinds as (
+
+    -- which side's group and amount each movement of a deal is counted in (`movements`)
+    select
+        'opening' as movement_kind,
+        'opening' as side
+    union all
+    select
+        'closing' as movement_kind,
+        'closing' as side
+    union all
+    select
+        'exit' as movement_kind,
+        'opening' as side
+    union all
+    select
+        'entry' as movement_kind,
+        'closing' as side
+    union all
+    select
+        'transferred_out' as movement_kind,
+        'opening' as side
+    union all
+    select
+        'transferred_in' as movement_kind,
+        'closing' as side
+    union all
+    select
+        'increased' as movement_kind,
+        'closing' as side
+    union all
+    select
+        'decreased' as movement_kind,
+        'closing' as side
+    union all
+    select
+        'currency_change' as movement_kind,
+        'closing' as side
+
+),
+
 movements as (
 
     -- one row per opportunity, movement and group: exits in the opening group at the opening amount,
-    -- entries and changes in the closing group at the closing amount
+    -- entries and changes in the closing group at the closing amount. One pass over `classified`: a
+    -- union of one select per movement read it nine times, so DuckDB kept all of it in memory, and at L
+    -- the full build ran out of its 4 GB while kpi_forecast was built beside it
     select
-        period_grain,
-        period_start,
-        opening_rep_id as rep_id,
-        opening_territory_id as territory_id,
-        opening_segment as segment,
-        'opening' as movement,
-        opening_amount as amount_corporate,
-        1 as deals
+        classified.period_grain,
+        classified.period_start,
+        case when kinds.side = 'opening' then classified.opening_rep_id else classified.closing_rep_id end as rep_id,
+        case
+            when kinds.side = 'opening' then classified.opening_territory_id else classified.closing_territory_id
+        end as territory_id,
+        case when kinds.side = 'opening' then classified.opening_segment else classified.closing_segment end as segment,
+        case when kinds.movement_kind in ('exit', 'entry') then classified.movement else kinds.movement_kind end
+            as movement,
+        case
+            when kinds.movement_kind in ('opening', 'exit', 'transferred_out', 'transferred_in')
+                then classified.opening_amount
+            when kinds.movement_kind in ('closing', 'entry') then classified.closing_amount
+            when kinds.movement_kind = 'increased' then classified.amount_change
+            when kinds.movement_kind = 'decreased' then -classified.amount_change
+            else classified.currency_change
+        end as amount_corporate,
+        case when kinds.movement_kind = 'currency_change' then 0 else 1 end as deals
     from classified
-    where is_in_opening
-
-    union all
-
-    select
-        period_grain,
-        period_start,
-        closing_rep_id as rep_id,
-        closing_territory_id as territory_id,
-        closing_segment as segment,
-        'closing' as movement,
-        closing_amount as amount_corporate,
-        1 as deals
-    from classified
-    where is_in_closing
-
-    union all
-
-    select
-        period_grain,
-        period_start,
-        opening_rep_id as rep_id,
-        opening_territory_id as territory_id,
-        opening_segment as segment,
-        movement,
-        opening_amount as amount_corporate,
-        1 as deals
-    from classified
-    where movement in ('pushed_out', 'won', 'lost', 'deleted')
-
-    union all
-
-    select
-        period_grain,
-        period_start,
-        closing_rep_id as rep_id,
-        closing_territory_id as territory_id,
-        closing_segment as segment,
-        movement,
-        closing_amount as amount_corporate,
-        1 as deals
-    from classified
-    where movement in ('new', 'pulled_in', 'reopened', 'restored')
-
-    union all
-
-    select
-        period_grain,
-        period_start,
-        opening_rep_id as rep_id,
-        opening_territory_id as territory_id,
-        opening_segment as segment,
-        'transferred_out' as movement,
-        opening_amount as amount_corporate,
-        1 as deals
-    from classified
-    where is_transferred
-
-    union all
-
-    select
-        period_grain,
-        period_start,
-        closing_rep_id as rep_id,
-        closing_territory_id as territory_id,
-        closing_segment as segment,
-        'transferred_in' as movement,
-        opening_amount as amount_corporate,
-        1 as deals
-    from classified
-    where is_transferred
-
-    union all
-
-    select
-        period_grain,
-        period_start,
-        closing_rep_id as rep_id,
-        closing_territory_id as territory_id,
-        closing_segment as segment,
-        'increased' as movement,
-        amount_change as amount_corporate,
-        1 as deals
-    from classified
-    where movement = 'stayed' and amount_change > 0
-
-    union all
-
-    select
-        period_grain,
-        period_start,
-        closing_rep_id as rep_id,
-        closing_territory_id as territory_id,
-        closing_segment as segment,
-        'decreased' as movement,
-        -amount_change as amount_corporate,
-        1 as deals
-    from classified
-    where movement = 'stayed' and amount_change < 0
-
-    union all
-
-    select
-        period_grain,
-        period_start,
-        closing_rep_id as rep_id,
-        closing_territory_id as territory_id,
-        closing_segment as segment,
-        'currency_change' as movement,
-        currency_change as amount_corporate,
-        0 as deals
-    from classified
-    where movement = 'stayed' and currency_change <> 0
+    cross join movement_kinds as kinds
+    where
+        (kinds.movement_kind = 'opening' and classified.is_in_opening)
+        or (kinds.movement_kind = 'closing' and classified.is_in_closing)
+        or (kinds.movement_kind = 'exit' and classified.movement in ('pushed_out', 'won', 'lost', 'deleted'))
+        or (kinds.movement_kind = 'entry' and classified.movement in ('new', 'pulled_in', 'reopened', 'restored'))
+        or (kinds.movement_kind in ('transferred_out', 'transferred_in') and classified.is_transferred)
+        or (kinds.movement_kind = 'increased' and classified.movement = 'stayed' and classified.amount_change > 0)
+        or (kinds.movement_kind = 'decreased' and classified.movement = 'stayed' and classified.amount_change < 0)
+        or (
+            kinds.movement_kind = 'currency_change'
+            and classified.movement = 'stayed'
+            and classified.currency_change <> 0
+        )
 
 ),
 

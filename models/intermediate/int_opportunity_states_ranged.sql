@@ -42,12 +42,16 @@
         ~ "where versions.opportunity_id = ranged.opportunity_id){% endif %}"],
 ) }}
 
-with all_versions as (
+{#- Every use reads the versions from the staging view itself, not through one CTE: DuckDB keeps a CTE
+    that is read more than once in memory, and this one would be every column of every version (at scale L
+    7.2 M rows, 1.3 GB). -#}
+{%- set all_versions = ref('stg_salesforce__opportunity_versions') %}
+{%- set versions_in_scope = 'from ' ~ all_versions ~ ' where opportunity_id is not null' ~ (
+    ' and opportunity_id in (select changed_opportunities.opportunity_id from changed_opportunities)'
+    if is_incremental() else ''
+) %}
 
-    select * from {{ ref('stg_salesforce__opportunity_versions') }}
-    where opportunity_id is not null
-
-),
+with
 {%- if is_incremental() %}
 
 version_counts as (
@@ -55,15 +59,17 @@ version_counts as (
     select
         opportunity_id,
         count(*) as version_count
-    from all_versions
+    from {{ all_versions }}
+    where opportunity_id is not null
     group by opportunity_id
 
 ),
 
 changed_opportunities as (
 
-    select opportunity_id from all_versions
-    where _loaded_at > {{ incremental_watermark('_built_at') }}
+    select opportunity_id from {{ all_versions }}
+    where opportunity_id is not null
+        and _loaded_at > {{ incremental_watermark('_built_at') }}
 
     union
 
@@ -88,27 +94,21 @@ changed_opportunities as (
 ),
 {%- endif %}
 
-versions as (
-
-    select
-        all_versions.*,
-        count(*) over (partition by all_versions.opportunity_id) as version_count
-    from all_versions
-    {%- if is_incremental() %}
-    where all_versions.opportunity_id in (
-        select changed_opportunities.opportunity_id from changed_opportunities
-    )
-    {%- endif %}
-
-),
-
 history as (
 
     -- live history rows (deleted ones left with their opportunity; its versions cover those days) of
     -- opportunities with an extracted version: without one, owner, currency and deletion are unknown (the
     -- opportunity is not in fct_opportunities either) until its first version arrives
     select * from {{ ref('stg_salesforce__opportunity_history') }}
-    where opportunity_id in (select versions.opportunity_id from versions)
+    where
+        opportunity_id in (
+            select versions_view.opportunity_id from {{ all_versions }} as versions_view
+            {%- if is_incremental() %}
+            where versions_view.opportunity_id in (
+                select changed_opportunities.opportunity_id from changed_opportunities
+            )
+            {%- endif %}
+        )
         and created_at is not null
 
 ),
@@ -119,13 +119,40 @@ stages as (
 
 ),
 
+version_ranks as (
+
+    -- version_rank 1 is the newest version of the record (macros/version_rank.sql). Ranked twice, here
+    -- for the days and in versions_ranked for the records, rather than once in a CTE read by both:
+    -- DuckDB keeps a CTE read twice in memory, and at scale L the ranked versions (7.2 M rows, 1.1 GB)
+    -- held there made the model spill for minutes or run out of memory under the 4 GB limit.
+    select
+        opportunity_id,
+        version_date,
+        {{ version_rank(['opportunity_id'], 'modified_at') }} as version_rank
+    {{ versions_in_scope }}
+
+),
+
 versions_ranked as (
 
-    -- version_rank 1 is the newest version of the record (macros/version_rank.sql)
     select
-        versions.*,
+        opportunity_id,
+        version_date,
+        modified_at,
+        rep_id,
+        account_id,
+        currency_code,
+        is_deleted,
+        stage_name,
+        is_closed_in_source,
+        is_won_in_source,
+        amount,
+        close_date,
+        probability,
+        forecast_category_name,
+        count(*) over (partition by opportunity_id) as version_count,
         {{ version_rank(['opportunity_id'], 'modified_at') }} as version_rank
-    from versions
+    {{ versions_in_scope }}
 
 ),
 
@@ -142,7 +169,7 @@ version_days as (
             rows between unbounded preceding and current row
         ) as version_rank,
         row_number() over (partition by opportunity_id order by version_date) as version_day_sequence
-    from versions_ranked
+    from version_ranks
     group by opportunity_id, version_date
 
 ),

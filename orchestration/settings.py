@@ -27,6 +27,13 @@ DEFAULT_THREADS = 2
 #: dbt models and tests built at once: each node mostly waits on DuckDB or on dbt's own bookkeeping, so
 #: more nodes than cores overlap (a full `dbt build` at S: 23.7 s with 2, 19.9 s with 4, on 2 cores).
 DEFAULT_DBT_THREADS = 4
+#: dbt threads of a large build on DuckDB, one whose raw tables hold more than LARGE_BUILD_ROWS_PER_GB
+#: rows per GB of the memory limit (at most SALES_WH_DBT_THREADS). Big queries built at once share the
+#: one memory limit and the cores, and spill: plain `dbt build --full-refresh` at scale L (66 M raw rows,
+#: 4 GB, 2 cores) took 473 s with 1 thread against 744 s with 4; at M (6.6 M rows) 62 s with 1 and 53 s
+#: with 4 (docs/BENCHMARKS.md).
+DEFAULT_DBT_THREADS_LARGE = 1
+LARGE_BUILD_ROWS_PER_GB = 5_000_000
 DEFAULT_DATE_FORMATS = ""
 DEFAULT_PARTITION_START = date(2025, 1, 1)
 DEFAULT_SCHEDULE_CRON = "0 6 * * *"
@@ -53,6 +60,30 @@ DEFAULT_SPARK_PORT = 10009
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default
+
+
+#: Bytes of a unit of DuckDB's size settings (``4GB``, ``4 GiB``, ``512MB``): KB and up are powers of 1000.
+_SIZE_UNITS = {
+    "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}  # fmt: skip
+
+
+def size_bytes(text: str) -> int | None:
+    """Bytes of a DuckDB size setting such as ``SALES_WH_MEMORY_LIMIT`` (None: not a size)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*", text)
+    unit = _SIZE_UNITS.get(match.group(2).lower()) if match else None
+    return int(float(match.group(1)) * unit) if match and unit else None
+
+
+def dbt_build_threads(raw_rows: int, memory_limit: str, dbt_threads: int, dbt_threads_large: int) -> int:
+    """dbt threads of a build on DuckDB over raw tables of ``raw_rows`` rows: ``dbt_threads``, or at most
+    ``dbt_threads_large`` when the raw tables hold more than LARGE_BUILD_ROWS_PER_GB rows per GB of the
+    memory limit (a limit that is not a size leaves ``dbt_threads``)."""
+    limit = size_bytes(memory_limit)
+    if limit is None or raw_rows * 10**9 <= LARGE_BUILD_ROWS_PER_GB * limit:
+        return dbt_threads
+    return max(1, min(dbt_threads, dbt_threads_large))
 
 
 def _path(name: str, default: Path) -> Path:
@@ -157,6 +188,8 @@ class Settings:
     freshness_error_days: int = DEFAULT_FRESHNESS_ERROR_DAYS
     #: dbt threads (``threads`` stays DuckDB's own, in the loader and in each dbt query).
     dbt_threads: int = DEFAULT_DBT_THREADS
+    #: dbt threads of a large build (:func:`dbt_build_threads`).
+    dbt_threads_large: int = DEFAULT_DBT_THREADS_LARGE
     #: The lake folder: raw tables as Hive-partitioned Parquet that PostgreSQL and Spark read
     #: (orchestration/lake/layout.py); absolute, like the other paths.
     lake_dir: Path = Path(DEFAULT_DATA_DIR, DEFAULT_LAKE_DIR).absolute()
@@ -184,6 +217,7 @@ class Settings:
             memory_limit=_env("SALES_WH_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
             threads=int(_env("SALES_WH_THREADS", str(DEFAULT_THREADS))),
             dbt_threads=int(_env("SALES_WH_DBT_THREADS", str(DEFAULT_DBT_THREADS))),
+            dbt_threads_large=int(_env("SALES_WH_DBT_THREADS_LARGE", str(DEFAULT_DBT_THREADS_LARGE))),
             date_formats=parse_date_formats(_env("SALES_WH_DATE_FORMATS", DEFAULT_DATE_FORMATS)),
             partition_start=date.fromisoformat(
                 _env("SALES_WH_PARTITION_START", DEFAULT_PARTITION_START.isoformat())

@@ -26,6 +26,7 @@ DEFAULTS = {
     "SALES_WH_MEMORY_LIMIT": s.DEFAULT_MEMORY_LIMIT,
     "SALES_WH_THREADS": str(s.DEFAULT_THREADS),
     "SALES_WH_DBT_THREADS": str(s.DEFAULT_DBT_THREADS),
+    "SALES_WH_DBT_THREADS_LARGE": str(s.DEFAULT_DBT_THREADS_LARGE),
     "SALES_WH_PARTITION_START": s.DEFAULT_PARTITION_START.isoformat(),
     "SALES_WH_SCHEDULE_CRON": s.DEFAULT_SCHEDULE_CRON,
     "SALES_WH_SCHEDULE_TIMEZONE": s.DEFAULT_SCHEDULE_TIMEZONE,
@@ -86,3 +87,42 @@ def test_every_schema_named_in_python_is_built_by_dbt_or_the_loader() -> None:
     project = yaml.safe_load((PROJECT_ROOT / "dbt_project.yml").read_text())
     built = set(re.findall(r"'\+schema': '([a-z_]+)'", repr(project)))
     assert set(WAREHOUSE_SCHEMAS) - {RAW_SCHEMA} <= built
+
+
+def test_sizes_read_as_duckdb_reads_them() -> None:
+    # KB and up in powers of 1000, KiB and up in powers of 1024 (DuckDB's memory_limit units)
+    assert s.size_bytes("4GB") == 4_000_000_000
+    assert s.size_bytes(" 4 GiB ") == 4 * 1024**3
+    assert s.size_bytes("512MB") == 512_000_000
+    assert s.size_bytes("1.5gb") == 1_500_000_000
+    assert s.size_bytes("80%") is None
+    assert s.size_bytes("lots") is None
+
+
+def test_a_large_build_on_duckdb_uses_the_large_build_threads() -> None:
+    # 5 M raw rows per GB of the limit: 20,000,000 rows at 4 GB, 15,000,000 at 3 GB
+    assert s.LARGE_BUILD_ROWS_PER_GB == 5_000_000
+    assert s.dbt_build_threads(20_000_000, "4GB", 4, 1) == 4
+    assert s.dbt_build_threads(20_000_001, "4GB", 4, 1) == 1
+    assert s.dbt_build_threads(15_000_001, "3GB", 4, 1) == 1
+    # 4 GiB = 4,294,967,296 bytes: up to 21,474,836 rows
+    assert s.dbt_build_threads(21_474_836, "4GiB", 4, 1) == 4
+    assert s.dbt_build_threads(21_474_837, "4GiB", 4, 1) == 1
+    # never more than SALES_WH_DBT_THREADS, never fewer than one
+    assert s.dbt_build_threads(66_000_000, "4GB", 2, 3) == 2
+    assert s.dbt_build_threads(66_000_000, "4GB", 4, 0) == 1
+    # a limit that is not a size keeps SALES_WH_DBT_THREADS
+    assert s.dbt_build_threads(66_000_000, "80%", 4, 1) == 4
+
+
+def test_the_raw_row_count_reads_every_raw_table(tmp_path: Path) -> None:
+    import duckdb
+
+    from orchestration.defs.dbt_assets import raw_row_count
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("create schema raw; create schema core")
+        con.execute("create table raw.a as select range as i from range(1200)")
+        con.execute("create table raw.b as select range as i from range(34)")
+        con.execute("create table core.c as select range as i from range(5000)")  # not raw
+        assert raw_row_count(con) == 1234

@@ -200,15 +200,51 @@ history_days as (
 
 change_days as (
 
+    -- per opportunity and day on which either source changed: that day's version rank (the best so far)
+    -- and history row. version_days and history_days have at most one row per opportunity and day, and
+    -- each is read once here: a CTE read by several others is kept in memory by DuckDB, which at scale L
+    -- ran this model out of its 4 GB.
     select
         opportunity_id,
-        state_date
-    from version_days
-    union
-    select
-        opportunity_id,
-        state_date
-    from history_days
+        state_date,
+        max(version_rank) as version_rank,
+        max(version_day_sequence) as version_day_sequence,
+        max(history_at) as history_at,
+        max(history_stage_name) as history_stage_name,
+        max(history_amount) as history_amount,
+        max(history_close_date) as history_close_date,
+        max(history_probability) as history_probability,
+        max(history_forecast_category) as history_forecast_category
+    from (
+        select
+            opportunity_id,
+            state_date,
+            version_rank,
+            version_day_sequence,
+            cast(null as {{ dbt.type_timestamp() }}) as history_at,
+            cast(null as {{ dbt.type_string() }}) as history_stage_name,
+            cast(null as {{ dbt.type_numeric() }}) as history_amount,
+            cast(null as date) as history_close_date,
+            cast(null as {{ type_double() }}) as history_probability,
+            cast(null as {{ dbt.type_string() }}) as history_forecast_category
+        from version_days
+
+        union all
+
+        select
+            opportunity_id,
+            state_date,
+            null as version_rank,
+            null as version_day_sequence,
+            history_at,
+            stage_name as history_stage_name,
+            amount as history_amount,
+            close_date as history_close_date,
+            probability as history_probability,
+            forecast_category as history_forecast_category
+        from history_days
+    ) as day_changes
+    group by opportunity_id, state_date
 
 ),
 
@@ -216,48 +252,42 @@ carried as (
 
     -- the running counts number the stretches of days each source's latest change covers
     select
-        change_days.opportunity_id,
-        change_days.state_date,
-        version_days.version_rank,
-        history_days.state_date as history_date,
-        count(version_days.version_rank) over (
+        change_days.*,
+        count(change_days.version_rank) over (
             partition by change_days.opportunity_id
             order by change_days.state_date
             rows between unbounded preceding and current row
         ) as version_stretch,
-        count(history_days.state_date) over (
+        count(change_days.history_at) over (
             partition by change_days.opportunity_id
             order by change_days.state_date
             rows between unbounded preceding and current row
         ) as history_stretch
     from change_days
-    left join version_days
-        on change_days.opportunity_id = version_days.opportunity_id
-        and change_days.state_date = version_days.state_date
-    left join history_days
-        on change_days.opportunity_id = history_days.opportunity_id
-        and change_days.state_date = history_days.state_date
 
 ),
 
 filled as (
 
+    -- each day takes the version in force and the latest history row: the one row of its stretch that
+    -- has them (the other rows of a stretch have nulls)
     select
         opportunity_id,
         state_date,
         max(version_rank) over (partition by opportunity_id, version_stretch) as version_rank,
-        max(history_date) over (partition by opportunity_id, history_stretch) as history_date
+        -- days before the first version take owner, account and currency from that first version
+        max(case when version_day_sequence = 1 then version_rank end) over (
+            partition by opportunity_id
+        ) as first_version_rank,
+        max(history_at) over (partition by opportunity_id, history_stretch) as history_at,
+        max(history_stage_name) over (partition by opportunity_id, history_stretch) as history_stage_name,
+        max(history_amount) over (partition by opportunity_id, history_stretch) as history_amount,
+        max(history_close_date) over (partition by opportunity_id, history_stretch) as history_close_date,
+        max(history_probability) over (partition by opportunity_id, history_stretch) as history_probability,
+        max(history_forecast_category) over (
+            partition by opportunity_id, history_stretch
+        ) as history_forecast_category
     from carried
-
-),
-
-first_versions as (
-
-    select
-        opportunity_id,
-        version_rank
-    from version_days
-    where version_day_sequence = 1
 
 ),
 
@@ -274,31 +304,26 @@ joined as (
         record.stage_name as record_stage_name,
         record.is_closed_in_source,
         record.is_won_in_source,
-        history_days.opportunity_id is not null
+        filled.history_at is not null
         and (
             filled.version_rank is null
             or record.modified_at is null
-            or history_days.history_at >= record.modified_at
+            or filled.history_at >= record.modified_at
         ) as is_from_history,
-        history_days.stage_name as history_stage_name,
-        history_days.amount as history_amount,
-        history_days.close_date as history_close_date,
-        history_days.probability as history_probability,
-        history_days.forecast_category as history_forecast_category,
+        filled.history_stage_name,
+        filled.history_amount,
+        filled.history_close_date,
+        filled.history_probability,
+        filled.history_forecast_category,
         record.amount as record_amount,
         record.close_date as record_close_date,
         record.probability as record_probability,
         record.forecast_category_name as record_forecast_category,
         record.version_count
     from filled
-    left join first_versions
-        on filled.opportunity_id = first_versions.opportunity_id
     left join versions_ranked as record
         on filled.opportunity_id = record.opportunity_id
-        and coalesce(filled.version_rank, first_versions.version_rank) = record.version_rank
-    left join history_days
-        on filled.opportunity_id = history_days.opportunity_id
-        and filled.history_date = history_days.state_date
+        and coalesce(filled.version_rank, filled.first_version_rank) = record.version_rank
 
 ),
 

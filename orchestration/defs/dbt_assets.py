@@ -58,7 +58,7 @@ from orchestration.faults import fault_point
 from orchestration.publishing.postgres import postgres_build_state
 from orchestration.publishing.publish import published_build_state, raw_state
 from orchestration.publishing.spark import SPARK_PUBLISHED_DATABASE, spark_build_state
-from orchestration.settings import PROJECT_ROOT
+from orchestration.settings import PROJECT_ROOT, dbt_build_threads
 
 
 def _put_dbt_on_path() -> None:
@@ -222,6 +222,23 @@ def build_args(warehouse_path: str, fingerprint: str) -> list[str]:
     return dbt_build_args(full_refresh=full_refresh_needed(built_fingerprint(warehouse_path), fingerprint))
 
 
+def raw_row_count(con: Any) -> int:
+    """Rows of the warehouse's raw tables (DuckDB's table statistics: no scan)."""
+    row = con.execute(
+        "select coalesce(sum(estimated_size), 0) from duckdb_tables() "
+        "where database_name = current_database() and schema_name = ?",
+        [RAW_SCHEMA],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def build_threads(con: Any, warehouse: WarehouseResource) -> int:
+    """dbt threads of a build on the DuckDB warehouse ``con`` is open on (:func:`dbt_build_threads`)."""
+    return dbt_build_threads(
+        raw_row_count(con), warehouse.memory_limit, warehouse.dbt_threads, warehouse.dbt_threads_large
+    )
+
+
 def records_fingerprint(is_subset: bool) -> bool:
     """Whether a successful step records the project's fingerprint: only after a build of every model.
     A partial one (a few assets materialized from the UI) leaves the old stamp, so the next full run
@@ -303,6 +320,7 @@ def build_dbt_assets(project: DbtProject, manifest: Mapping[str, Any] | None = N
         # failure cannot be told apart from a lock cheaply, and retrying a failed dbt test is pointless.
         with retry_on_warehouse_lock(context), warehouse.connect(read_only=True) as con:
             state = raw_state(con)
+            threads = build_threads(con, warehouse) if warehouse.engine == DUCKDB else warehouse.dbt_threads
         fingerprint = project_fingerprint(dbt.target or "")
         suffix = warehouse.build_stamp_suffix
         full_refresh = full_refresh_needed(built_fingerprint(warehouse.warehouse_path, suffix), fingerprint)
@@ -316,10 +334,17 @@ def build_dbt_assets(project: DbtProject, manifest: Mapping[str, Any] | None = N
             )
             return
         args = dbt_build_args(full_refresh=full_refresh)
+        if threads != warehouse.dbt_threads:
+            args += ["--threads", str(threads)]
         context.log.info(
             f"dbt {' '.join(args)} on "
             + (warehouse.engine_location if warehouse.engine != DUCKDB else warehouse.warehouse_path)
             + (" (the dbt project changed since the last build)" if full_refresh else "")
+            + (
+                f" ({threads} dbt thread(s): a large build, SALES_WH_DBT_THREADS_LARGE)"
+                if threads != warehouse.dbt_threads
+                else ""
+            )
         )
         invocation = dbt.cli(args, context=context)
         with stopped_on_error(invocation.process):

@@ -94,6 +94,7 @@ class WarehouseResource(dg.ConfigurableResource):
     memory_limit: str
     threads: int
     dbt_threads: int
+    dbt_threads_large: int
     date_formats: dict[str, str]
     max_reject_rate: float
     gx_max_rows: int

@@ -33,6 +33,7 @@ from orchestration.settings import (
     DEFAULT_THREADS,
     PROJECT_ROOT,
     Settings,
+    dbt_build_threads,
     postgres_conninfo,
 )
 from orchestration.tooling.bench_doc import BENCH_DOC, render, render_dialects, render_engines, write_doc
@@ -258,6 +259,9 @@ def _measure_plain_dbt(
     tables = copy_raw_schema(root / "warehouse.duckdb", db, memory_limit, threads)
     copy_s = round(time.perf_counter() - t0, 1)
     parse_s = parse_for_plain_dbt(db, target)
+    from orchestration.defs.dbt_assets import dbt_build_args
+
+    threads = _pipeline_dbt_threads(db, memory_limit)
     stats = root / "plain_dbt_stats.json"
     stats.unlink(missing_ok=True)
     print(f"[bench {scale}] plain dbt: dbt build", file=sys.stderr)
@@ -270,13 +274,39 @@ def _measure_plain_dbt(
     env.pop("SALES_WH_WAREHOUSE", None)  # the step sets it to the copy
     try:
         m = measure(
-            ["plain-dbt", "--db", str(db), "--target-path", str(target), "--", *plain_dbt_command(target)],
+            [
+                "plain-dbt",
+                "--db",
+                str(db),
+                "--target-path",
+                str(target),
+                "--",
+                *plain_dbt_command(target, [*dbt_build_args(full_refresh=True), "--threads", str(threads)]),
+            ],
             env,
         )
     finally:
         db.unlink(missing_ok=True)
         db.with_name(db.name + ".wal").unlink(missing_ok=True)
-    return m, {"plain_dbt_copy_s": copy_s, "plain_dbt_parse_s": parse_s, "plain_dbt_raw_tables": len(tables)}
+    return m, {
+        "plain_dbt_copy_s": copy_s,
+        "plain_dbt_parse_s": parse_s,
+        "plain_dbt_raw_tables": len(tables),
+        "plain_dbt_threads": threads,
+    }
+
+
+def _pipeline_dbt_threads(db: Path, memory_limit: str) -> int:
+    """The dbt threads the pipeline's dbt step would use on the raw tables of ``db``
+    (:func:`~orchestration.settings.dbt_build_threads`), so plain dbt builds with the same."""
+    import duckdb
+
+    from orchestration.defs.dbt_assets import raw_row_count
+
+    settings = Settings.from_env()
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = raw_row_count(con)
+    return dbt_build_threads(rows, memory_limit, settings.dbt_threads, settings.dbt_threads_large)
 
 
 def bench_dialects(scale: str, days: int, seed: int, workdir: Path, memory_limit: str) -> dict[str, Any]:

@@ -83,7 +83,10 @@ def render(result: dict[str, Any]) -> str:
         statuses = ", ".join(f"{n:,} {k}" for k, n in sorted(plain.stats.get("statuses", {}).items()))
         lines += [
             f"Plain dbt: dbt's own process took {plain.stats.get('dbt_seconds', 0):,.1f} s of the step's "
-            f"{plain.seconds:,.1f} s ({statuses or 'no run results'}). Not counted: copying the "
+            f"{plain.seconds:,.1f} s ({statuses or 'no run results'}), with "
+            f"{result.get('plain_dbt_threads', '?')} dbt thread(s), as the pipeline's dbt step on these raw "
+            "tables (`SALES_WH_DBT_THREADS`, or `SALES_WH_DBT_THREADS_LARGE` for a large build). "
+            "Not counted: copying the "
             f"{result.get('plain_dbt_raw_tables', '?')} raw tables into a fresh file "
             f"({result.get('plain_dbt_copy_s', 0):,.1f} s) and `dbt parse` beforehand "
             f"({result.get('plain_dbt_parse_s', 0):,.1f} s).",

@@ -189,12 +189,15 @@ class DbtParse:
 
     def stop(self) -> None:
         """End a parse nobody waited for (the command ended before the pipeline needed it): stopped
-        when still running; stamped when it had finished and succeeded (the caller holds the run lock)."""
-        if self.process.poll() is None:
+        when still running; stamped only when it had finished on its own and succeeded (the caller
+        holds the run lock). A stopped dbt may still exit 0 (its exit code on SIGTERM depends on how
+        far it got), and its manifest is then not known to be whole."""
+        finished = self.process.poll() is not None
+        if not finished:
             self.process.terminate()
         code = self.process.wait()
         self._output.close()
-        if code == 0:
+        if finished and code == 0:
             self.stamp()
 
 

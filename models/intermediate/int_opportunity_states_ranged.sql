@@ -216,21 +216,7 @@ change_days as (
         max(history_probability) as history_probability,
         max(history_forecast_category) as history_forecast_category
     from (
-        select
-            opportunity_id,
-            state_date,
-            version_rank,
-            version_day_sequence,
-            cast(null as {{ dbt.type_timestamp() }}) as history_at,
-            cast(null as {{ dbt.type_string() }}) as history_stage_name,
-            cast(null as {{ dbt.type_numeric() }}) as history_amount,
-            cast(null as date) as history_close_date,
-            cast(null as {{ type_double() }}) as history_probability,
-            cast(null as {{ dbt.type_string() }}) as history_forecast_category
-        from version_days
-
-        union all
-
+        -- history first: its columns give the union its types (the version rows' nulls take them)
         select
             opportunity_id,
             state_date,
@@ -243,6 +229,21 @@ change_days as (
             probability as history_probability,
             forecast_category as history_forecast_category
         from history_days
+
+        union all
+
+        select
+            opportunity_id,
+            state_date,
+            version_rank,
+            version_day_sequence,
+            null as history_at,
+            null as history_stage_name,
+            null as history_amount,
+            null as history_close_date,
+            null as history_probability,
+            null as history_forecast_category
+        from version_days
     ) as day_changes
     group by opportunity_id, state_date
 
@@ -311,7 +312,8 @@ joined as (
             or filled.history_at >= record.modified_at
         ) as is_from_history,
         filled.history_stage_name,
-        filled.history_amount,
+        -- PostgreSQL's max() drops numeric's precision and scale: the column keeps staging's type
+        cast(filled.history_amount as {{ dbt.type_numeric() }}) as history_amount,
         filled.history_close_date,
         filled.history_probability,
         filled.history_forecast_category,

@@ -232,9 +232,9 @@ def test_a_parse_started_before_dagster_is_imported_is_the_one_the_pipeline_wait
 def fresh_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A dbt target folder never parsed (a fresh clone's) and a warehouse of its own: the settings. The
     early parses are this test's alone: `_early` is the process's, and under pytest-xdist a worker runs
-    other files' command lines in-process before this one. One CI failure of the test below fits a
-    parse left there under the target name: `parse_early` then starts nothing and the stale stamp stays
-    (not reproduced alone: 3 of 3 passed)."""
+    other files' command lines in-process before this one. The test below failed twice in CI with the
+    stamp present after `stop()`, which then stamped any exit code 0 (CPython reports 0 for a child
+    reaped elsewhere); `stop()` now stamps only a parse that finished on its own (not reproduced)."""
     from orchestration import dbt_parse
 
     monkeypatch.setattr(dbt_parse, "_early", {})

@@ -64,6 +64,38 @@ def test_publish_is_downstream_of_every_mart_and_core_table(graph) -> None:
     assert marts | dims <= parents
 
 
+def test_publish_updates_by_the_publish_key_else_a_single_column_unique_key() -> None:
+    from orchestration.defs.dbt_assets import incremental_keys
+
+    def node(name: str, schema: str = CORE_SCHEMA, **config: Any) -> dict[str, Any]:
+        return {"resource_type": "model", "name": name, "schema": schema, "config": config}
+
+    manifest = {
+        "nodes": {
+            "a": node("by_day", materialized="incremental", meta={"publish_key": "as_of_date"}),
+            "b": node("by_id", materialized="incremental", unique_key="id"),
+            "c": node("by_pair", materialized="incremental", unique_key=["day", "id"]),
+            "d": node("a_table", materialized="table", unique_key="id"),
+            "e": node("elsewhere", schema=STAGING_SCHEMA, materialized="incremental", unique_key="id"),
+            "f": node("both", materialized="incremental", unique_key="id", meta={"publish_key": "day"}),
+        }
+    }
+    assert incremental_keys(manifest, [CORE_SCHEMA]) == {
+        f"{CORE_SCHEMA}.by_day": "as_of_date",
+        f"{CORE_SCHEMA}.by_id": "id",
+        f"{CORE_SCHEMA}.both": "day",
+    }
+
+
+def test_the_pipeline_history_is_published_by_as_of_date(settings: Settings) -> None:
+    """fct_pipeline_daily deletes and appends its own rows (no dbt unique_key): publish still replaces
+    only the as-of dates whose rows changed instead of copying 80 M rows at L."""
+    from orchestration.defs.dbt_assets import incremental_keys, load_dbt_project, read_manifest
+
+    keys = incremental_keys(read_manifest(load_dbt_project(settings.dbt_target)), [CORE_SCHEMA, MARTS_SCHEMA])
+    assert keys[f"{CORE_SCHEMA}.fct_pipeline_daily"] == "as_of_date"
+
+
 def test_each_mart_rule_is_one_blocking_check(settings: Settings) -> None:
     """docs/CHECKS.md: reconciliations are dbt tests attached to their mart, ranges are dbt tests (warn
     where odd source data can leave the range), and the Python mart checks add only what no dbt test

@@ -373,12 +373,13 @@ def model_keys(manifest: Mapping[str, Any], schema: str, prefix: str = "") -> li
 
 
 def incremental_keys(manifest: Mapping[str, Any], schemas: Sequence[str]) -> dict[str, str]:
-    """``"schema.table"`` -> unique key column of the incremental models built in ``schemas`` with a
-    single-column key: what publish may update by key instead of copying whole."""
+    """``"schema.table"`` -> the column publish may update an incremental model of ``schemas`` by
+    instead of copying it whole: its ``meta.publish_key`` (a model whose own build deletes and appends,
+    e.g. fct_pipeline_daily), else its single-column ``unique_key``."""
     out: dict[str, str] = {}
     for node in manifest["nodes"].values():
         config = node.get("config", {})
-        key = config.get("unique_key")
+        key = (config.get("meta") or {}).get("publish_key") or config.get("unique_key")
         if (
             node["resource_type"] == "model"
             and node.get("schema") in schemas

@@ -3,28 +3,34 @@
     day (not closed, not deleted), as it stood then (int_opportunity_states_ranged). Days run from the
     first day any opportunity state is known (history included) to the latest Opportunity extract date.
 
-    Incremental (delete+insert on as_of_date): a build rebuilds every day from the earliest one its new
-    data can change, and no earlier:
-      * Opportunity versions loaded since the last build: the day they took effect (version_date), and
-        reloaded (corrected) batches: their extract date; a record's first version also re-dates its
-        history-only days before it;
-      * OpportunityHistory rows written since (new, corrected, deleted; tombstones keep their content):
-        their created date;
-      * a CurrencyType, DatedConversionRate or OpportunityStage batch with files loaded since: every day
-        (rates and stage semantics apply to all days; a run audits every object, files or not);
-      * days after the latest one kept.
-    Territory and segment are current values (no history of them is kept): the post-hook
-    `pipeline_regroup` restates them on the days not rebuilt, so an incremental build equals a full one.
+    Incremental: a build rebuilds each opportunity from the first day its new data can change, and no
+    earlier; the pre-hooks `pipeline_daily_rebuild` (macros/pipeline_daily_rebuild.sql) decide that
+    scope, delete it, and leave it in a temp table this select reads:
+      * every opportunity from the day after the latest one kept, or earlier when a corrected
+        Opportunity batch was reloaded (its extract date) or a CurrencyType, DatedConversionRate or
+        OpportunityStage batch with files arrived (every day);
+      * an opportunity with Opportunity versions loaded since the last build from the day they took
+        effect (version_date), with OpportunityHistory rows (re)written since (new, corrected, deleted;
+        tombstones keep their content) from their created date, and with a new first version from its
+        history-only days before it.
+    The rows are then appended. Territory and segment are current values (no history of them is kept):
+    the post-hook `pipeline_regroup` restates them on the rows not rebuilt, so an incremental build
+    equals a full one. Publish compares and replaces this table by as-of date (`meta.publish_key`).
     Spark rebuilds it as a table.
 -#}
 -- depends_on: {{ ref('base_salesforce__opportunity_history') }}, {{ ref('stg_salesforce__opportunity_versions') }}
 -- depends_on: {{ ref('dim_accounts') }}, {{ ref('int_reps_territory_assigned') }}
 {{ config(
     materialized='table' if target.type == 'spark' else 'incremental',
-    incremental_strategy='delete+insert',
-    unique_key='as_of_date',
+    incremental_strategy='append',
     on_schema_change='append_new_columns',
+    pre_hook=[
+        "{{ pipeline_daily_rebuild('drop') }}",
+        "{{ pipeline_daily_rebuild('create') }}",
+        "{{ pipeline_daily_rebuild('delete') }}",
+    ],
     post_hook=["{{ pipeline_regroup() }}"],
+    meta={'publish_key': 'as_of_date'},
 ) }}
 
 with states as (
@@ -71,17 +77,10 @@ rep_territories as (
 
 {%- if is_incremental() %}
 
-versions as (
+rebuild as (
 
-    select * from {{ ref('stg_salesforce__opportunity_versions') }}
-
-),
-
-history_written as (
-
-    -- history rows (re)written in base since this model's last build, deleted ones and tombstones included
-    select * from {{ ref('base_salesforce__opportunity_history') }}
-    where _built_at > {{ incremental_watermark('_built_at') }}
+    -- the scope the pre-hooks decided and deleted: one row for every opportunity, one per changed one
+    select * from {{ pipeline_daily_rebuild_name() }}
 
 ),
 {%- endif %}
@@ -99,70 +98,6 @@ bounds as (
         ) as last_date
 
 ),
-
-{%- if is_incremental() %}
-
-first_known as (
-
-    select
-        opportunity_id,
-        min(valid_from) as first_date,
-        min(case when not is_before_first_version then valid_from end) as first_version_date
-    from states
-    group by opportunity_id
-
-),
-
-changed_from as (
-
-    select min(changed_date) as first_changed_date
-    from (
-        -- versions loaded since: from the day they took effect (a late delivery is dated by its change)
-        select min(version_date) as changed_date
-        from versions
-        where _loaded_at > {{ incremental_watermark('_built_at') }}
-
-        union all
-
-        -- reloaded (corrected) Opportunity batches, whose vanished rows show only here
-        select min(extract_date)
-        from load_audits
-        where object = 'Opportunity'
-            and loaded_at > {{ incremental_watermark('_built_at') }}
-
-        union all
-
-        select min(cast(created_date as date))
-        from history_written
-
-        union all
-
-        -- a first version re-dates the history-only days before it (owner, currency)
-        select min(first_known.first_date)
-        from first_known
-        inner join versions
-            on first_known.opportunity_id = versions.opportunity_id
-            and first_known.first_version_date = versions.version_date
-        where first_known.first_date < first_known.first_version_date
-            and versions._loaded_at > {{ incremental_watermark('_built_at') }}
-
-        union all
-
-        -- rates or stage semantics delivered since (a batch with files: the loader audits every object
-        -- of a run, files or not, and an empty batch used to rebuild every day of every daily run)
-        select bounds.first_date
-        from bounds
-        where {{ reference_batches_delivered(
-            'load_audits', ['CurrencyType', 'DatedConversionRate', 'OpportunityStage']
-        ) }}
-
-        union all
-
-        select {{ add_to_date('day', 1, 'max(as_of_date)') }} from {{ this }}
-    ) as changes
-
-),
-{%- endif %}
 
 numbers as (
 
@@ -184,8 +119,7 @@ days as (
     select spine.as_of_date
     from spine
     {%- if is_incremental() %}
-    cross join changed_from
-    where spine.as_of_date >= changed_from.first_changed_date
+    where spine.as_of_date >= (select min(rebuild.from_date) from rebuild)
     {%- endif %}
 
 ),
@@ -241,30 +175,57 @@ described as (
 
 ),
 
+scoped as (
+
+    -- the first as-of date each state writes: its own first day, or on an incremental build the first
+    -- day its opportunity is rebuilt from when that is later (a state ending before it writes nothing)
+    {%- if is_incremental() %}
+    select
+        described.*,
+        greatest(
+            described.valid_from,
+            case
+                when one_opportunity.from_date < every_opportunity.from_date then one_opportunity.from_date
+                else every_opportunity.from_date
+            end
+        ) as first_written_date
+    from described
+    cross join (select from_date from rebuild where for_every_opportunity) as every_opportunity
+    left join (select opportunity_id, from_date from rebuild where not for_every_opportunity) as one_opportunity
+        on described.opportunity_id = one_opportunity.opportunity_id
+    {%- else %}
+    select
+        described.*,
+        described.valid_from as first_written_date
+    from described
+    {%- endif %}
+
+),
+
 final as (
 
     select
         days.as_of_date,
-        described.opportunity_id,
-        described.rep_id,
-        described.territory_id,
-        described.segment,
-        described.stage_name,
-        described.stage_order,
-        described.forecast_category,
-        described.probability,
-        described.close_date,
-        described.currency_iso_code,
-        described.amount,
-        described.amount_corporate,
-        described.conversion_rate,
-        described.account_id,
-        described.is_from_history,
+        scoped.opportunity_id,
+        scoped.rep_id,
+        scoped.territory_id,
+        scoped.segment,
+        scoped.stage_name,
+        scoped.stage_order,
+        scoped.forecast_category,
+        scoped.probability,
+        scoped.close_date,
+        scoped.currency_iso_code,
+        scoped.amount,
+        scoped.amount_corporate,
+        scoped.conversion_rate,
+        scoped.account_id,
+        scoped.is_from_history,
         {{ built_at() }} as _built_at
-    from described
+    from scoped
     inner join days
-        on described.valid_from <= days.as_of_date
-        and described.valid_until > days.as_of_date
+        on scoped.first_written_date <= days.as_of_date
+        and scoped.valid_until > days.as_of_date
 
 )
 

@@ -27,7 +27,8 @@
     pre_hook=[
         "{{ pipeline_daily_rebuild('drop') }}",
         "{{ pipeline_daily_rebuild('create') }}",
-        "{{ pipeline_daily_rebuild('delete') }}",
+        "{{ pipeline_daily_rebuild('delete_every') }}",
+        "{{ pipeline_daily_rebuild('delete_changed') }}",
     ],
     post_hook=["{{ pipeline_regroup() }}"],
     meta={'publish_key': 'as_of_date'},
@@ -135,10 +136,43 @@ open_states as (
 
 ),
 
+scoped_states as (
+
+    -- the first as-of date each open state writes: its own first day, or on an incremental build the day
+    -- its opportunity is rebuilt from when that is later; a state ending before it writes nothing, and is
+    -- dropped here, before the rate lookup and the day expansion
+    {%- if is_incremental() %}
+    select
+        rebuilt.*
+    from (
+        select
+            open_states.*,
+            greatest(
+                open_states.valid_from,
+                case
+                    when one_opportunity.from_date < every_opportunity.from_date then one_opportunity.from_date
+                    else every_opportunity.from_date
+                end
+            ) as first_written_date
+        from open_states
+        cross join (select from_date from rebuild where for_every_opportunity) as every_opportunity
+        left join (select opportunity_id, from_date from rebuild where not for_every_opportunity) as one_opportunity
+            on open_states.opportunity_id = one_opportunity.opportunity_id
+    ) as rebuilt
+    where rebuilt.valid_until > rebuilt.first_written_date
+    {%- else %}
+    select
+        open_states.*,
+        open_states.valid_from as first_written_date
+    from open_states
+    {%- endif %}
+
+),
+
 rates_resolved as (
 
     -- the shared lookup (macros/select_with_corporate_rate.sql), at the close date of each state
-    {{ select_with_corporate_rate('open_states', 'currency_code', 'close_date') }}
+    {{ select_with_corporate_rate('scoped_states', 'currency_code', 'close_date') }}
 
 ),
 
@@ -146,7 +180,7 @@ described as (
 
     select
         rates_resolved.opportunity_id,
-        rates_resolved.valid_from,
+        rates_resolved.first_written_date,
         rates_resolved.valid_until,
         rates_resolved.account_id,
         -- an opportunity without an owner belongs to the explicit `unassigned` rep of dim_reps
@@ -175,57 +209,30 @@ described as (
 
 ),
 
-scoped as (
-
-    -- the first as-of date each state writes: its own first day, or on an incremental build the first
-    -- day its opportunity is rebuilt from when that is later (a state ending before it writes nothing)
-    {%- if is_incremental() %}
-    select
-        described.*,
-        greatest(
-            described.valid_from,
-            case
-                when one_opportunity.from_date < every_opportunity.from_date then one_opportunity.from_date
-                else every_opportunity.from_date
-            end
-        ) as first_written_date
-    from described
-    cross join (select from_date from rebuild where for_every_opportunity) as every_opportunity
-    left join (select opportunity_id, from_date from rebuild where not for_every_opportunity) as one_opportunity
-        on described.opportunity_id = one_opportunity.opportunity_id
-    {%- else %}
-    select
-        described.*,
-        described.valid_from as first_written_date
-    from described
-    {%- endif %}
-
-),
-
 final as (
 
     select
         days.as_of_date,
-        scoped.opportunity_id,
-        scoped.rep_id,
-        scoped.territory_id,
-        scoped.segment,
-        scoped.stage_name,
-        scoped.stage_order,
-        scoped.forecast_category,
-        scoped.probability,
-        scoped.close_date,
-        scoped.currency_iso_code,
-        scoped.amount,
-        scoped.amount_corporate,
-        scoped.conversion_rate,
-        scoped.account_id,
-        scoped.is_from_history,
+        described.opportunity_id,
+        described.rep_id,
+        described.territory_id,
+        described.segment,
+        described.stage_name,
+        described.stage_order,
+        described.forecast_category,
+        described.probability,
+        described.close_date,
+        described.currency_iso_code,
+        described.amount,
+        described.amount_corporate,
+        described.conversion_rate,
+        described.account_id,
+        described.is_from_history,
         {{ built_at() }} as _built_at
-    from scoped
+    from described
     inner join days
-        on scoped.first_written_date <= days.as_of_date
-        and scoped.valid_until > days.as_of_date
+        on described.first_written_date <= days.as_of_date
+        and described.valid_until > days.as_of_date
 
 )
 

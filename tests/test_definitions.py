@@ -64,7 +64,7 @@ def test_publish_is_downstream_of_every_mart_and_core_table(graph) -> None:
     assert marts | dims <= parents
 
 
-def test_publish_updates_by_the_publish_key_else_a_single_column_unique_key() -> None:
+def test_publish_updates_by_the_publish_key_else_the_unique_key() -> None:
     from orchestration.defs.dbt_assets import incremental_keys
 
     def node(name: str, schema: str = CORE_SCHEMA, **config: Any) -> dict[str, Any]:
@@ -72,7 +72,7 @@ def test_publish_updates_by_the_publish_key_else_a_single_column_unique_key() ->
 
     manifest = {
         "nodes": {
-            "a": node("by_day", materialized="incremental", meta={"publish_key": "as_of_date"}),
+            "a": node("by_day", materialized="incremental", meta={"publish_key": ["as_of_date", "id"]}),
             "b": node("by_id", materialized="incremental", unique_key="id"),
             "c": node("by_pair", materialized="incremental", unique_key=["day", "id"]),
             "d": node("a_table", materialized="table", unique_key="id"),
@@ -81,19 +81,21 @@ def test_publish_updates_by_the_publish_key_else_a_single_column_unique_key() ->
         }
     }
     assert incremental_keys(manifest, [CORE_SCHEMA]) == {
-        f"{CORE_SCHEMA}.by_day": "as_of_date",
-        f"{CORE_SCHEMA}.by_id": "id",
-        f"{CORE_SCHEMA}.both": "day",
+        f"{CORE_SCHEMA}.by_day": ("as_of_date", "id"),
+        f"{CORE_SCHEMA}.by_id": ("id",),
+        f"{CORE_SCHEMA}.by_pair": ("day", "id"),
+        f"{CORE_SCHEMA}.both": ("day",),
     }
 
 
-def test_the_pipeline_history_is_published_by_as_of_date(settings: Settings) -> None:
+def test_the_pipeline_history_is_published_by_as_of_date_and_opportunity(settings: Settings) -> None:
     """fct_pipeline_daily deletes and appends its own rows (no dbt unique_key): publish still replaces
-    only the as-of dates whose rows changed instead of copying 80 M rows at L."""
+    only the (as-of date, opportunity) rows that changed instead of copying 80 M rows at L, or every row
+    of an as-of date that one late history row changed."""
     from orchestration.defs.dbt_assets import incremental_keys, load_dbt_project, read_manifest
 
     keys = incremental_keys(read_manifest(load_dbt_project(settings.dbt_target)), [CORE_SCHEMA, MARTS_SCHEMA])
-    assert keys[f"{CORE_SCHEMA}.fct_pipeline_daily"] == "as_of_date"
+    assert keys[f"{CORE_SCHEMA}.fct_pipeline_daily"] == ("as_of_date", "opportunity_id")
 
 
 def test_each_mart_rule_is_one_blocking_check(settings: Settings) -> None:

@@ -190,3 +190,77 @@ def test_activities_follow_the_landing_files(incremental) -> None:
     assert vanished, "the corrected file removed Tasks that exist nowhere else"
     assert vanished <= incremental["before"], "they were in fct_activities before the reload"
     assert not vanished & tasks
+
+
+def _column_of_day(landing: Path, obj: str, day: date, column: str) -> set[str]:
+    """The values of ``column`` in the files of ``obj`` delivered on ``day`` (none when it has no folder)."""
+    values: set[str] = set()
+    for f in (landing / obj / day.isoformat()).glob("*.csv"):
+        values |= set(pd.read_csv(f, dtype=str, keep_default_na=False)[column])
+    return values
+
+
+def test_a_daily_run_rewrites_past_pipeline_days_of_the_changed_opportunities_only(incremental) -> None:
+    """core.fct_pipeline_daily: on the days before its own, the daily run rewrote the rows of opportunities
+    that its files changed (a version or a history row, here some dated days back), or whose account or
+    owner's territory it may restate, and left every other open opportunity of those days as it was. A
+    rebuild by day (every opportunity from the earliest changed day) rewrites all of them and fails here."""
+    landing, day = incremental["base"] / "landing", incremental["last"]
+    # Reference and territory-definition batches rightly rebuild or regroup every opportunity.
+    for shared in ("CurrencyType", "DatedConversionRate", "OpportunityStage", "Territory2"):
+        assert not list((landing / shared / day.isoformat()).glob("*.csv")), f"{shared} delivered on {day}"
+    history = pd.concat(
+        [
+            pd.read_csv(f, dtype=str, keep_default_na=False)
+            for f in (landing / "OpportunityHistory" / day.isoformat()).glob("*.csv")
+        ]
+    )
+    late = history[history["CreatedDate"].str[:10] < (day - timedelta(days=1)).isoformat()]
+    assert not late.empty, "the day's files change no past day: nothing to check"
+    changed = _column_of_day(landing, "Opportunity", day, "Id") | set(history["OpportunityId"])
+    accounts = _column_of_day(landing, "Account", day, "Id") | _column_of_day(
+        landing, "ObjectTerritory2Association", day, "ObjectId"
+    )
+    reps = _column_of_day(landing, "User", day, "Id") | _column_of_day(
+        landing, "UserTerritory2Association", day, "UserId"
+    )
+    with duckdb.connect(str(incremental["warehouse"]), read_only=True) as con:
+        rows = con.execute(
+            """select as_of_date, opportunity_id, coalesce(account_id, ''), rep_id,
+                      _built_at = (select max(_built_at) from core.fct_pipeline_daily) as rewritten
+               from core.fct_pipeline_daily where as_of_date < ?""",
+            [day],
+        ).fetchall()
+    rewritten = [r for r in rows if r[4]]
+    assert {r[1] for r in rewritten} & set(late["OpportunityId"]), "the late history rows rewrote nothing"
+    unexplained = sorted(
+        (str(d), o)
+        for d, o, a, rep, _ in rewritten
+        if o not in changed and a not in accounts and rep not in reps
+    )
+    assert not unexplained, (
+        f"rewritten without a change in the day's files: {unexplained[:5]} ({len(unexplained)})"
+    )
+    first_day = min(r[0] for r in rewritten)
+    kept = [r for r in rows if r[0] == first_day and not r[4]]
+    assert kept, f"every open opportunity of {first_day} was rewritten"
+
+
+def test_the_published_file_equals_the_warehouse_after_publishing_by_key(incremental) -> None:
+    """The later runs published the incremental tables by key from a copy of the previous file
+    (publishing/publish.py `_apply_delta`): every published table still holds exactly the warehouse's rows."""
+    with duckdb.connect(str(incremental["base"] / "published.duckdb"), read_only=True) as pub:
+        pub.execute(f"attach '{incremental['warehouse']}' as wh (read_only)")
+        tables = pub.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = current_database() "
+            "and schema_name in (?, ?) order by all",
+            [CORE_SCHEMA, MARTS_SCHEMA],
+        ).fetchall()
+        assert ("core", "fct_pipeline_daily") in tables and ("core", "fct_activities") in tables
+        for schema, table in tables:
+            name = f'{schema}."{table}"'
+            differ = pub.execute(
+                f"select count(*) from ((from {name} except all from wh.{name}) "
+                f"union all (from wh.{name} except all from {name}))"
+            ).fetchone()[0]
+            assert differ == 0, f"{schema}.{table}: {differ} rows differ from the warehouse"

@@ -214,6 +214,48 @@ def test_incremental_publish_replaces_changed_keys_and_equals_the_warehouse(
     assert history == [("run-1",), ("run-2",)]
 
 
+def test_incremental_publish_replaces_rows_written_since_then_compares_the_rest(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A table keyed by two columns with `_built_at`: the keys of rows written since the last publish are
+    replaced first; a removed row and a row changed without a new `_built_at` are found by comparison."""
+    wh, published = tmp_path / "warehouse.duckdb", tmp_path / "published.duckdb"
+    first, second = "timestamp '2025-01-01 06:00'", "timestamp '2025-01-02 06:00'"
+    with duckdb.connect(str(wh)) as con:
+        con.execute("create schema core")
+        con.execute(
+            "create table core.fct_pairs as select * from (values "
+            f"(1, 'a', 10, {first}), (1, 'b', 11, {first}), (2, 'a', 20, {first}), (2, 'b', 21, {first}), "
+            f"(3, 'a', 30, {first})) as v(day, id, amount, _built_at)"
+        )
+    request = dict(build_state=("p", "r"), incremental_keys={"core.fct_pairs": ("day", "id")})
+    publish(wh, published, PublishRequest("run-1", ["core.fct_pairs"], **request))
+    with duckdb.connect(str(wh)) as con:
+        con.execute(
+            f"update core.fct_pairs set amount = -20, _built_at = {second} where day = 2 and id = 'a'"
+        )
+        con.execute(f"insert into core.fct_pairs values (4, 'a', 40, {second}), (4, 'b', 41, {second})")
+        con.execute("delete from core.fct_pairs where day = 1 and id = 'b'")
+        con.execute("update core.fct_pairs set amount = 31 where day = 3")  # _built_at left as it was
+    caplog.set_level("INFO", logger="orchestration.publishing.publish")
+    counts = publish(wh, published, PublishRequest("run-2", ["core.fct_pairs"], **request))
+    # By hand: (2, a), (4, a), (4, b) written since; (1, b) gone and (3, a) changed found by comparison.
+    assert (
+        "5 key value(s) of the incremental tables replaced (3 written since the last publish, 2 found"
+        in caplog.text
+    )
+    assert counts == {"core.fct_pairs": 6}
+    assert _rows(published, "core.fct_pairs") == _rows(wh, "core.fct_pairs")
+    assert [r[:3] for r in _rows(published, "core.fct_pairs")] == [
+        (1, "a", 10),
+        (2, "a", -20),
+        (2, "b", 21),
+        (3, "a", 31),
+        (4, "a", 40),
+        (4, "b", 41),
+    ]
+
+
 def test_incremental_publish_copies_a_table_whose_columns_changed(tmp_path: Path) -> None:
     wh, published = tmp_path / "warehouse.duckdb", tmp_path / "published.duckdb"
     with duckdb.connect(str(wh)) as con:

@@ -372,21 +372,24 @@ def model_keys(manifest: Mapping[str, Any], schema: str, prefix: str = "") -> li
     )
 
 
-def incremental_keys(manifest: Mapping[str, Any], schemas: Sequence[str]) -> dict[str, str]:
-    """``"schema.table"`` -> the column publish may update an incremental model of ``schemas`` by
-    instead of copying it whole: its ``meta.publish_key`` (a model whose own build deletes and appends,
-    e.g. fct_pipeline_daily), else its single-column ``unique_key``."""
-    out: dict[str, str] = {}
+def incremental_keys(manifest: Mapping[str, Any], schemas: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """``"schema.table"`` -> the columns publish may update an incremental model of ``schemas`` by
+    instead of copying it whole (``publishing.publish._apply_delta``): its ``meta.publish_key`` (a model
+    whose own build deletes and appends, e.g. fct_pipeline_daily), else its ``unique_key``; a column name
+    or a list of them."""
+    out: dict[str, tuple[str, ...]] = {}
     for node in manifest["nodes"].values():
         config = node.get("config", {})
         key = (config.get("meta") or {}).get("publish_key") or config.get("unique_key")
+        columns = (key,) if isinstance(key, str) else tuple(key) if isinstance(key, list) else ()
         if (
             node["resource_type"] == "model"
             and node.get("schema") in schemas
             and config.get("materialized") == "incremental"
-            and isinstance(key, str)
+            and columns
+            and all(isinstance(c, str) for c in columns)
         ):
-            out[f"{node['schema']}.{node.get('alias') or node['name']}"] = key
+            out[f"{node['schema']}.{node.get('alias') or node['name']}"] = columns
     return out
 
 

@@ -99,7 +99,7 @@ def _publish_on_spark(
 
 
 def build_publish_asset(
-    upstream: Sequence[dg.AssetKey], incremental_keys: Mapping[str, str] | None = None
+    upstream: Sequence[dg.AssetKey], incremental_keys: Mapping[str, Sequence[str]] | None = None
 ) -> dg.AssetsDefinition:
     """The publish asset, downstream of every mart and core table (``upstream``); ``incremental_keys``
     (incremental table -> unique key) are published by key from a copy of the previous file."""

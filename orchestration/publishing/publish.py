@@ -83,9 +83,10 @@ class PublishRequest:
     objects_not_found: Sequence[str] = field(default_factory=tuple)
     #: (dbt project fingerprint, raw state) the tables were built from; None: not recorded.
     build_state: tuple[str, str] | None = None
-    #: Incremental tables ("schema.table") -> their unique key column: in a publish that starts from a
-    #: copy of the previous file, only their keys whose rows changed are replaced (:func:`_apply_delta`).
-    incremental_keys: Mapping[str, str] = field(default_factory=dict)
+    #: Incremental tables ("schema.table") -> their key (a column or several): in a publish that starts
+    #: from a copy of the previous file, only their key values whose rows changed are replaced
+    #: (:func:`_apply_delta`).
+    incremental_keys: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
 
 
 class PublishError(RuntimeError):
@@ -179,40 +180,101 @@ def _columns(con: duckdb.DuckDBPyConnection, database: str, schema: str, table: 
     ).fetchall()
 
 
-def _apply_delta(con: duckdb.DuckDBPyConnection, schema: str, table: str, key: str) -> int:
-    """Make ``schema.table`` (the previous publish's copy) equal to the warehouse's by replacing the
-    rows of each key value whose rows differ (count or a sum of row hashes) and deleting the key
-    values the warehouse no longer has. Returns the number of key values replaced."""
-    name, k = f"{q(schema)}.{q(table)}", q(key)
+#: The column every incremental model stamps on the rows a build writes (its invocation's start).
+BUILT_AT = "_built_at"
+#: Buckets of a key's hash in which publish compares an incremental table with the warehouse's.
+DELTA_BUCKETS = 4096
 
-    def per_key(source: str) -> str:
-        return f"select {k} as k, count(*) as n, sum(hash(t)) as h from {source} as t group by 1"
+
+@dataclass(frozen=True)
+class Delta:
+    """Key values of an incremental table publish replaced: ``written`` from the rows the warehouse wrote
+    since the previous publish (a later ``_built_at``), ``compared`` found different by comparison."""
+
+    written: int = 0
+    compared: int = 0
+
+    def __add__(self, other: "Delta") -> "Delta":
+        return Delta(self.written + other.written, self.compared + other.compared)
+
+
+def _apply_delta(con: duckdb.DuckDBPyConnection, schema: str, table: str, key: Sequence[str]) -> Delta:
+    """Make ``schema.table`` (the previous publish's copy) equal to the warehouse's, key value by key
+    value (``key``: one or more columns), in two passes:
+
+    1. The key values of the warehouse rows with a later ``_built_at`` than any row of the copy (rows
+       written since: new, rebuilt, restated) are replaced. A zone-map read: at L a daily run's 52,657
+       new activities of 18.6 M are found in 0.01 s. Skipped for a table without ``_built_at``.
+    2. Both sides are then compared in ``DELTA_BUCKETS`` buckets of the key's hash (row count and sum of
+       row hashes); in the buckets that still differ (a key value the warehouse no longer has, a row
+       changed without a new ``_built_at``), the key values whose rows differ are replaced (a key value
+       the warehouse no longer has is deleted).
+
+    Pass 2 alone makes the copy equal; pass 1 only leaves it little to do, so that it compares a few
+    thousand buckets instead of grouping every key value on both sides (at L 12.2 s for fct_activities)
+    and replaces changed rows instead of every row of a changed as-of date (20 s for 225 days of
+    fct_pipeline_daily)."""
+    name = f"{q(schema)}.{q(table)}"
+    keys = [q(c) for c in key]
+    same_key = " and ".join(f"c.{k} is not distinct from t.{k}" for k in keys)
+    bucket = f"hash({', '.join(f't.{k}' for k in keys)}) % {DELTA_BUCKETS}"
+
+    def replace(changed: str) -> None:
+        """Replace the rows of the key values in the temp table ``changed``."""
+        of_changed = f"where exists (select 1 from {changed} as c where {same_key})"
+        con.execute(f"delete from {name} as t {of_changed}")
+        con.execute(f"insert into {name} select * from wh.{name} as t {of_changed}")
+
+    def count(temp: str) -> int:
+        (n,) = con.execute(f"select count(*) from {temp}").fetchone() or (0,)
+        return int(n)
+
+    columns = ", ".join(f"t.{k}" for k in keys)
+    written = 0
+    here = con.execute("select current_database()").fetchone()[0]  # type: ignore[index]
+    if BUILT_AT in {c for c, _ in _columns(con, here, schema, table)}:
+        con.execute(
+            f"create or replace temp table _publish_written as select distinct {columns} from"
+            f" wh.{name} as t where t.{BUILT_AT} > (select max({BUILT_AT}) from {name})"
+        )
+        written = count("_publish_written")
+        if written:
+            replace("_publish_written")
+        con.execute("drop table _publish_written")
+
+    def grouped(source: str, by: str, where: str = "") -> str:
+        return f"select {by}, count(*) as n, sum(hash(t)) as h from {source} as t {where} group by all"
 
     con.execute(
-        f"""create or replace temp table _publish_changed as
-            select coalesce(w.k, p.k) as k
-            from ({per_key("wh." + name)}) as w
-            full join ({per_key(name)}) as p on w.k is not distinct from p.k
+        f"""create or replace temp table _publish_buckets as
+            select coalesce(w.b, p.b) as b
+            from ({grouped("wh." + name, f"{bucket} as b")}) as w
+            full join ({grouped(name, f"{bucket} as b")}) as p on w.b = p.b
             where w.n is distinct from p.n or w.h is distinct from p.h"""
     )
-    (changed,) = con.execute("select count(*) from _publish_changed").fetchone() or (0,)
-    if changed:
+    compared = 0
+    if count("_publish_buckets"):
+        in_buckets = f"where {bucket} in (select b from _publish_buckets)"
         con.execute(
-            f"delete from {name} as t where exists "
-            f"(select 1 from _publish_changed as c where c.k is not distinct from t.{k})"
+            f"""create or replace temp table _publish_changed as
+                select {", ".join(f"coalesce(w.{k}, p.{k}) as {k}" for k in keys)}
+                from ({grouped("wh." + name, columns, in_buckets)}) as w
+                full join ({grouped(name, columns, in_buckets)}) as p
+                    on {" and ".join(f"w.{k} is not distinct from p.{k}" for k in keys)}
+                where w.n is distinct from p.n or w.h is distinct from p.h"""
         )
-        con.execute(
-            f"insert into {name} select * from wh.{name} as t where exists "
-            f"(select 1 from _publish_changed as c where c.k is not distinct from t.{k})"
-        )
-    con.execute("drop table _publish_changed")
-    return int(changed)
+        compared = count("_publish_changed")
+        if compared:
+            replace("_publish_changed")
+        con.execute("drop table _publish_changed")
+    con.execute("drop table _publish_buckets")
+    return Delta(written, compared)
 
 
 def _copy_tables(
     con: duckdb.DuckDBPyConnection,
     tables: Sequence[str],
-    incremental_keys: Mapping[str, str] | None = None,
+    incremental_keys: Mapping[str, str | Sequence[str]] | None = None,
     say: Callable[[str], object] | None = None,
 ) -> dict[str, int]:
     """Copy ``tables`` from the attached warehouse ``wh``. When the file already holds a table (a copy of
@@ -229,7 +291,7 @@ def _copy_tables(
         if f"{schema}.{table}" not in wanted:
             con.execute(f"drop table {q(schema)}.{q(table)}")
     here = con.execute("select current_database()").fetchone()[0]  # type: ignore[index]
-    replaced = 0
+    replaced = Delta()
     for qualified in tables:
         schema, table = qualified.split(".")
         name = f"{q(schema)}.{q(table)}"
@@ -237,13 +299,17 @@ def _copy_tables(
         previous = _columns(con, here, schema, table)
         key = incremental_keys.get(qualified)
         if key and previous and previous == _columns(con, "wh", schema, table):
-            replaced += _apply_delta(con, schema, table, key)
+            replaced += _apply_delta(con, schema, table, (key,) if isinstance(key, str) else tuple(key))
         else:
             con.execute(f"create or replace table {name} as select * from wh.{name}")
         (counts[qualified],) = con.execute(f"select count(*) from {name}").fetchall()[0]
         fault_point("publish_copy")  # the temporary file half written (reliability suite)
     if say is not None and any(k in wanted for k in incremental_keys):
-        say(f"publish: {replaced} key value(s) of the incremental tables replaced, the rest kept")
+        total = replaced.written + replaced.compared
+        say(
+            f"publish: {total} key value(s) of the incremental tables replaced ({replaced.written} written "
+            f"since the last publish, {replaced.compared} found by comparison), the rest kept"
+        )
     return counts
 
 

@@ -15,7 +15,7 @@
         history-only days before it.
     The rows are then appended. Territory and segment are current values (no history of them is kept):
     the post-hook `pipeline_regroup` restates them on the rows not rebuilt, so an incremental build
-    equals a full one. Publish compares and replaces this table by as-of date (`meta.publish_key`).
+    equals a full one. Publish replaces this table's rows by (as-of date, opportunity) (`meta.publish_key`).
     Spark rebuilds it as a table.
 -#}
 -- depends_on: {{ ref('base_salesforce__opportunity_history') }}, {{ ref('stg_salesforce__opportunity_versions') }}
@@ -31,7 +31,7 @@
         "{{ pipeline_daily_rebuild('delete_changed') }}",
     ],
     post_hook=["{{ pipeline_regroup() }}"],
-    meta={'publish_key': 'as_of_date'},
+    meta={'publish_key': ['as_of_date', 'opportunity_id']},
 ) }}
 
 with states as (

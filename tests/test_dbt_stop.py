@@ -6,6 +6,8 @@ step waited for the warehouse's lock for minutes. Here a real child process stan
 without end (as dbt streams events) and only stops on a signal.
 """
 
+import resource
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,9 +19,17 @@ from orchestration.defs.dbt_assets import stopped_on_error
 CHATTY = "import sys\nwhile True:\n    sys.stdout.write('x' * 1000 + '\\n')\n"
 
 
+def _default_sigint() -> None:
+    """In the child: SIGINT stops it, even when this test runs where SIGINT is ignored (a background
+    job of a script), which a child would inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def chatty() -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen([sys.executable, "-c", CHATTY], stdout=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", CHATTY], stdout=subprocess.PIPE, preexec_fn=_default_sigint
+    )
     yield process
     process.kill()  # a failed test does not leave it running
     process.wait()
@@ -49,3 +59,23 @@ def test_a_successful_step_leaves_the_finished_process_alone() -> None:
         out, _ = process.communicate(timeout=30)
     assert out.strip() == b"done"
     assert process.returncode == 0
+
+
+def test_a_process_that_ignores_sigint_is_killed_and_its_output_not_kept() -> None:
+    """dbt started where SIGINT is ignored writes on after it: it is killed after the stop time, and what
+    it wrote meanwhile was read and dropped. Kept in memory (``communicate``), a writer like this one grew
+    a test worker to 23 GB in the 30 s, and the machine's OOM killer ended it."""
+    ignoring = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n" + CHATTY
+    process = subprocess.Popen([sys.executable, "-c", ignoring], stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()  # it is running and writing
+        peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+        with pytest.raises(KeyError), stopped_on_error(process, stop_seconds=2.0):
+            raise KeyError("model.sales_wh.not_in_the_manifest")
+        assert process.returncode == -signal.SIGKILL, "SIGINT was ignored: only SIGKILL stops it"
+        grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+        assert grown_mib < 256, f"the output written while it stopped was kept: +{grown_mib:.0f} MiB"
+    finally:
+        process.kill()
+        process.wait()

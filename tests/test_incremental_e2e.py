@@ -192,12 +192,18 @@ def test_activities_follow_the_landing_files(incremental) -> None:
     assert not vanished & tasks
 
 
+def _files_of_day(landing: Path, obj: str, day: date) -> pd.DataFrame:
+    """The rows of the files of ``obj`` delivered on ``day``, as text (none when it has no folder)."""
+    frames = [
+        pd.read_csv(f, dtype=str, keep_default_na=False)
+        for f in (landing / obj / day.isoformat()).glob("*.csv")
+    ]
+    return pd.concat(frames) if frames else pd.DataFrame()
+
+
 def _column_of_day(landing: Path, obj: str, day: date, column: str) -> set[str]:
-    """The values of ``column`` in the files of ``obj`` delivered on ``day`` (none when it has no folder)."""
-    values: set[str] = set()
-    for f in (landing / obj / day.isoformat()).glob("*.csv"):
-        values |= set(pd.read_csv(f, dtype=str, keep_default_na=False)[column])
-    return values
+    rows = _files_of_day(landing, obj, day)
+    return set(rows[column]) if not rows.empty else set()
 
 
 def test_a_daily_run_rewrites_past_pipeline_days_of_the_changed_opportunities_only(incremental) -> None:
@@ -209,12 +215,7 @@ def test_a_daily_run_rewrites_past_pipeline_days_of_the_changed_opportunities_on
     # Reference and territory-definition batches rightly rebuild or regroup every opportunity.
     for shared in ("CurrencyType", "DatedConversionRate", "OpportunityStage", "Territory2"):
         assert not list((landing / shared / day.isoformat()).glob("*.csv")), f"{shared} delivered on {day}"
-    history = pd.concat(
-        [
-            pd.read_csv(f, dtype=str, keep_default_na=False)
-            for f in (landing / "OpportunityHistory" / day.isoformat()).glob("*.csv")
-        ]
-    )
+    history = _files_of_day(landing, "OpportunityHistory", day)
     late = history[history["CreatedDate"].str[:10] < (day - timedelta(days=1)).isoformat()]
     assert not late.empty, "the day's files change no past day: nothing to check"
     changed = _column_of_day(landing, "Opportunity", day, "Id") | set(history["OpportunityId"])

@@ -102,7 +102,7 @@ def build_publish_asset(
     upstream: Sequence[dg.AssetKey], incremental_keys: Mapping[str, Sequence[str]] | None = None
 ) -> dg.AssetsDefinition:
     """The publish asset, downstream of every mart and core table (``upstream``); ``incremental_keys``
-    (incremental table -> unique key) are published by key from a copy of the previous file."""
+    (incremental table -> its key columns) are published by key from a copy of the previous file."""
 
     @dg.asset(
         key=PUBLISHED_KEY,
